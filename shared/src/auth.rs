@@ -1,0 +1,217 @@
+//! Who is calling, and may they (SPEC §5).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde_json::Value;
+
+use crate::config::{AuthConfig, AuthMode};
+use crate::error::ApiError;
+
+/// What a route needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Poll, read, search.
+    Read,
+    /// Kick off, cancel.
+    Admin,
+}
+
+/// Lets the request through when its caller holds the scope `access` needs.
+pub fn authorize(request: &Request, auth: &AuthConfig, access: Access) -> Result<(), ApiError> {
+    let Some(scopes) = caller_scopes(request, auth)? else {
+        // Only the local stack lets a caller without a token do everything.
+        return Ok(());
+    };
+    let holds = |scope: &str| scopes.iter().any(|held| held == scope);
+    let allowed = match access {
+        Access::Read => holds(&auth.read_scope) || holds(&auth.admin_scope),
+        Access::Admin => holds(&auth.admin_scope),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        let needed = match access {
+            Access::Read => &auth.read_scope,
+            Access::Admin => &auth.admin_scope,
+        };
+        Err(ApiError::Forbidden(format!(
+            "this request needs the scope {needed:?}"
+        )))
+    }
+}
+
+/// The caller's scopes; `None` means unrestricted (local stack without a token).
+fn caller_scopes(request: &Request, auth: &AuthConfig) -> Result<Option<Vec<String>>, ApiError> {
+    match auth.mode {
+        AuthMode::Authorizer => authorizer_scopes(request, auth).map(Some),
+        AuthMode::Local => match bearer_token(request) {
+            None => Ok(None),
+            Some(token) => unverified_token_scopes(token, &auth.scope_claim).map(Some),
+        },
+    }
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::Unauthenticated("this request needs a valid bearer token".into())
+}
+
+fn authorizer_scopes(request: &Request, auth: &AuthConfig) -> Result<Vec<String>, ApiError> {
+    let jwt = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|authorizer| authorizer.jwt.as_ref()),
+        _ => None,
+    };
+    let jwt = jwt
+        .filter(|jwt| !jwt.claims.is_empty())
+        .ok_or_else(unauthenticated)?;
+    let mut scopes: Vec<String> = jwt.scopes.clone().unwrap_or_default();
+    if let Some(claim) = jwt.claims.get(&auth.scope_claim) {
+        scopes.extend(split_scopes(claim));
+    }
+    Ok(scopes)
+}
+
+/// The bearer token; `Some("")` when an `Authorization` header is there but holds none, so
+/// that a garbled header is refused rather than treated as no header.
+fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request.headers().get("authorization")?;
+    let text = value.to_str().unwrap_or("").trim();
+    Some(match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => "",
+    })
+}
+
+/// Reads the claims of a JWT without checking its signature: only for the local stack.
+fn unverified_token_scopes(token: &str, scope_claim: &str) -> Result<Vec<String>, ApiError> {
+    let payload = token.split('.').nth(1).ok_or_else(unauthenticated)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| unauthenticated())?;
+    let claims: serde_json::Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| unauthenticated())?;
+    Ok(match claims.get(scope_claim) {
+        Some(Value::String(text)) => split_scopes(text).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A scope claim is space separated; API Gateway may also render a list as `[a b]`.
+fn split_scopes(claim: &str) -> impl Iterator<Item = String> + '_ {
+    claim
+        .trim_matches(|c| c == '[' || c == ']')
+        .split([' ', ','])
+        .filter(|scope| !scope.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::{Body, http};
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn auth(mode: AuthMode) -> AuthConfig {
+        AuthConfig {
+            mode,
+            ..Config::from_lookup(|_| None).unwrap().auth
+        }
+    }
+
+    fn token(claims: Value) -> String {
+        format!(
+            "Bearer e30.{}.sig",
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    fn local_request(authorization: Option<&str>) -> Request {
+        let mut builder = http::Request::builder();
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        builder.body(Body::Empty).unwrap()
+    }
+
+    fn gateway_request(claims: Value) -> Request {
+        let event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/AsyncJob",
+            "rawQueryString": "", "headers": {"host": "x"},
+            "requestContext": {
+                "accountId": "1", "apiId": "a", "domainName": "x", "domainPrefix": "x",
+                "http": {"method": "GET", "path": "/AsyncJob", "protocol": "HTTP/1.1",
+                         "sourceIp": "127.0.0.1", "userAgent": "t"},
+                "requestId": "r", "routeKey": "$default", "stage": "$default",
+                "time": "27/Nov/2026:12:00:00 +0000", "timeEpoch": 0,
+                "authorizer": {"jwt": {"claims": claims, "scopes": null}}
+            },
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[test]
+    fn local_mode_without_a_token_may_do_everything() {
+        let auth = auth(AuthMode::Local);
+        assert!(authorize(&local_request(None), &auth, Access::Admin).is_ok());
+    }
+
+    #[test]
+    fn local_mode_reads_scopes_from_an_unsigned_token() {
+        let auth = auth(AuthMode::Local);
+        let reader = token(json!({"sub": "r", "scope": "asyncjob/read"}));
+        let request = local_request(Some(&reader));
+        assert!(authorize(&request, &auth, Access::Read).is_ok());
+        assert!(matches!(
+            authorize(&request, &auth, Access::Admin),
+            Err(ApiError::Forbidden(_))
+        ));
+        let admin = token(json!({"scope": ["asyncjob/admin"]}));
+        assert!(authorize(&local_request(Some(&admin)), &auth, Access::Read).is_ok());
+    }
+
+    #[test]
+    fn a_garbled_token_is_unauthenticated() {
+        let auth = auth(AuthMode::Local);
+        for header in ["Bearer nonsense", "Bearer a.!!!.c", "Basic dXNlcjpwdw==", "Bearer"] {
+            assert!(
+                matches!(
+                    authorize(&local_request(Some(header)), &auth, Access::Read),
+                    Err(ApiError::Unauthenticated(_))
+                ),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorizer_mode_needs_claims() {
+        let auth = auth(AuthMode::Authorizer);
+        assert!(matches!(
+            authorize(&local_request(None), &auth, Access::Read),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        let reader = gateway_request(json!({"sub": "u", "scope": "openid asyncjob/read"}));
+        assert!(authorize(&reader, &auth, Access::Read).is_ok());
+        assert!(matches!(
+            authorize(&reader, &auth, Access::Admin),
+            Err(ApiError::Forbidden(_))
+        ));
+        let nobody = gateway_request(json!({"sub": "u"}));
+        assert!(matches!(
+            authorize(&nobody, &auth, Access::Read),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
+}

@@ -1,0 +1,156 @@
+//! The one error type of the HTTP handlers, and the one place it becomes a response.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+
+use crate::http::{self, RETRY_AFTER};
+use crate::model::{IssueCode, OperationOutcome};
+use crate::store::StoreError;
+
+/// Seconds a client is asked to wait before trying a request that failed for a passing reason.
+pub const TRANSIENT_RETRY_AFTER_SECONDS: u32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Required(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Busy { message: String, retry_after: u32 },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, IssueCode) {
+        match self {
+            Self::Invalid(_) => (StatusCode::BAD_REQUEST, IssueCode::Invalid),
+            Self::Required(_) => (StatusCode::BAD_REQUEST, IssueCode::Required),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, IssueCode::TooCostly),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueCode::NotSupported)
+            }
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, IssueCode::NotSupported),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, IssueCode::NotFound),
+            Self::Conflict(_) => (StatusCode::CONFLICT, IssueCode::Conflict),
+            Self::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, IssueCode::Throttled),
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, IssueCode::Login),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, IssueCode::Forbidden),
+            Self::Store(StoreError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, IssueCode::Transient)
+            }
+            Self::Store(StoreError::Internal(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception)
+            }
+        }
+    }
+
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::Busy { retry_after, .. } => Some(*retry_after),
+            Self::Store(StoreError::Unavailable(_)) => Some(TRANSIENT_RETRY_AFTER_SECONDS),
+            _ => None,
+        }
+    }
+
+    /// The answer a client gets: the status, an OperationOutcome, and `Retry-After` when
+    /// trying again later can help. Server faults are logged here, and their details stay in
+    /// the log rather than the response.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, code) = self.status_and_code();
+        let diagnostics = match &self {
+            Self::Store(StoreError::Internal(detail)) => {
+                tracing::error!(error = %detail, "store failure");
+                "The server could not complete the request.".to_owned()
+            }
+            Self::Store(StoreError::Unavailable(detail)) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                "The job store is unavailable; try again shortly.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = http::fhir_response(status, &OperationOutcome::error(code, diagnostics));
+        if let Some(seconds) = self.retry_after() {
+            http::set_header(&mut response, RETRY_AFTER, &seconds.to_string());
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome_of(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn every_error_is_an_operation_outcome_with_a_fitting_code() {
+        let cases = [
+            (ApiError::Invalid("bad".into()), 400, "invalid"),
+            (ApiError::Required("missing".into()), 400, "required"),
+            (ApiError::PayloadTooLarge("big".into()), 413, "too-costly"),
+            (ApiError::NotFound("gone".into()), 404, "not-found"),
+            (ApiError::Conflict("done".into()), 409, "conflict"),
+            (ApiError::Unauthenticated("who".into()), 401, "login"),
+            (ApiError::Forbidden("no".into()), 403, "forbidden"),
+            (
+                ApiError::Store(StoreError::Unavailable("down".into())),
+                503,
+                "transient",
+            ),
+            (
+                ApiError::Store(StoreError::Internal("bug".into())),
+                500,
+                "exception",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/fhir+json; charset=utf-8"
+            );
+            let outcome = outcome_of(&response);
+            assert_eq!(outcome["resourceType"], "OperationOutcome");
+            assert_eq!(outcome["issue"][0]["severity"], "error");
+            assert_eq!(outcome["issue"][0]["code"], code);
+        }
+    }
+
+    #[test]
+    fn waits_are_announced_with_retry_after() {
+        let busy = ApiError::Busy {
+            message: "busy".into(),
+            retry_after: 7,
+        }
+        .into_response();
+        assert_eq!(busy.status(), 429);
+        assert_eq!(busy.headers()["retry-after"], "7");
+        let down = ApiError::Store(StoreError::Unavailable("timeout".into())).into_response();
+        assert_eq!(down.headers()["retry-after"], "2");
+    }
+
+    #[test]
+    fn server_faults_do_not_leak_details() {
+        let response = ApiError::Store(StoreError::Internal("secret table arn".into())).into_response();
+        assert!(!outcome_of(&response).to_string().contains("secret"));
+    }
+}

@@ -1,0 +1,175 @@
+//! The kick-off request (SPEC §3): which data version a migration should reach.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::http::Handling;
+use crate::model::Parameters;
+use crate::params::ParamReader;
+
+/// The newest data version a migration can bring the data to.
+// The worker's migration registry will own this number; until it exists, version 1 is the
+// only one.
+pub const NEWEST_DATA_VERSION: u32 = 1;
+
+const DATA_VERSION: &str = "dataVersion";
+
+/// What a kick-off asks for, from its query string and its body (a `Parameters` resource or
+/// nothing). Without a version it means the newest one.
+pub fn requested_data_version(
+    query: &[(String, String)],
+    body: &[u8],
+    handling: Handling,
+) -> Result<u32, ApiError> {
+    let params = ParamReader::new(query, &[DATA_VERSION], handling)?;
+    let from_query = params.integer(DATA_VERSION, 1..=u32::MAX)?;
+    let from_body = body_data_version(body, handling)?;
+    let version = match (from_query, from_body) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::Invalid(format!(
+                "the query asks for dataVersion {a} and the body for {b}"
+            )));
+        }
+        (Some(version), _) | (None, Some(version)) => version,
+        (None, None) => NEWEST_DATA_VERSION,
+    };
+    if version > NEWEST_DATA_VERSION {
+        return Err(ApiError::Invalid(format!(
+            "dataVersion {version} is unknown: the newest registered migration is {NEWEST_DATA_VERSION}"
+        )));
+    }
+    Ok(version)
+}
+
+fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::Invalid(format!("the body is not valid JSON: {error}")))?;
+    if value.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Err(ApiError::Invalid(
+            "the body must be a Parameters resource".into(),
+        ));
+    }
+    let parameters: Parameters = serde_json::from_value(value).map_err(|error| {
+        ApiError::Invalid(format!("the body is not a valid Parameters resource: {error}"))
+    })?;
+    let mut version = None;
+    for parameter in &parameters.parameter {
+        if parameter.name != DATA_VERSION {
+            if handling == Handling::Strict {
+                return Err(ApiError::Invalid(format!(
+                    "unknown parameter {:?}",
+                    parameter.name
+                )));
+            }
+            continue;
+        }
+        if version.is_some() {
+            return Err(ApiError::Invalid(
+                "dataVersion may be given only once".into(),
+            ));
+        }
+        version = Some(
+            parameter
+                .single_value()
+                .and_then(|(kind, value)| (kind == "valueInteger").then_some(value))
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    ApiError::Invalid("dataVersion must be a valueInteger of 1 or more".into())
+                })?,
+        );
+    }
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn version(query: &[(&str, &str)], body: Value) -> Result<u32, ApiError> {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        requested_data_version(&query, &body, Handling::Lenient)
+    }
+
+    fn parameters(parameter: Value) -> Value {
+        json!({"resourceType": "Parameters", "parameter": parameter})
+    }
+
+    #[test]
+    fn no_version_means_the_newest() {
+        assert_eq!(version(&[], Value::Null).unwrap(), NEWEST_DATA_VERSION);
+        assert_eq!(version(&[], parameters(json!([]))).unwrap(), NEWEST_DATA_VERSION);
+    }
+
+    #[test]
+    fn the_version_comes_from_the_body_or_the_query() {
+        let body = parameters(json!([{"name": "dataVersion", "valueInteger": 1}]));
+        assert_eq!(version(&[], body.clone()).unwrap(), 1);
+        assert_eq!(version(&[("dataVersion", "1")], Value::Null).unwrap(), 1);
+        assert_eq!(version(&[("dataVersion", "1")], body).unwrap(), 1);
+    }
+
+    #[test]
+    fn bad_versions_are_refused() {
+        let bad_bodies = [
+            json!({"resourceType": "Patient"}),
+            json!([1, 2]),
+            parameters(json!([{"name": "dataVersion", "valueInteger": 0}])),
+            parameters(json!([{"name": "dataVersion", "valueInteger": -1}])),
+            parameters(json!([{"name": "dataVersion", "valueInteger": 1.5}])),
+            parameters(json!([{"name": "dataVersion", "valueString": "1"}])),
+            parameters(json!([{"name": "dataVersion"}])),
+            parameters(json!([{"name": "dataVersion", "valueInteger": 99}])),
+            parameters(json!([
+                {"name": "dataVersion", "valueInteger": 1},
+                {"name": "dataVersion", "valueInteger": 1}
+            ])),
+            json!({"resourceType": "Parameters", "surprise": true}),
+        ];
+        for body in bad_bodies {
+            assert!(
+                matches!(version(&[], body.clone()), Err(ApiError::Invalid(_))),
+                "{body}"
+            );
+        }
+        for query in ["0", "x", "99", "-1", "4294967296"] {
+            assert!(version(&[("dataVersion", query)], Value::Null).is_err(), "{query}");
+        }
+    }
+
+    #[test]
+    fn the_query_and_body_must_agree() {
+        let body = parameters(json!([{"name": "dataVersion", "valueInteger": 1}]));
+        assert!(version(&[("dataVersion", "2")], body).is_err());
+    }
+
+    #[test]
+    fn malformed_json_is_invalid() {
+        let result = requested_data_version(&[], b"{\"resourceType\":", Handling::Lenient);
+        assert!(matches!(result, Err(ApiError::Invalid(_))));
+    }
+
+    #[test]
+    fn unknown_parameters_are_refused_only_when_strict() {
+        let body = parameters(json!([{"name": "other", "valueString": "x"}])).to_string();
+        let query = vec![("other".to_owned(), "x".to_owned())];
+        assert!(requested_data_version(&[], body.as_bytes(), Handling::Lenient).is_ok());
+        assert!(requested_data_version(&[], body.as_bytes(), Handling::Strict).is_err());
+        assert!(requested_data_version(&query, b"", Handling::Lenient).is_ok());
+        assert!(requested_data_version(&query, b"", Handling::Strict).is_err());
+    }
+}

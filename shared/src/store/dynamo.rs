@@ -1,0 +1,594 @@
+//! [`JobStore`] on DynamoDB.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+use futures_util::future::try_join_all;
+use time::OffsetDateTime;
+
+use super::record::{self, Item};
+use super::table::{
+    EXPIRES_AT, ID, JOB_ID, META, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX,
+    TYPE_SORT_KEY, VERSION_ID,
+};
+use super::{
+    Cancel, JobStore, Kickoff, Order, Position, SearchPage, SearchQuery, StoreError, StoredJob,
+};
+use crate::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, Meta, instant};
+
+/// How often a write that lost a race is tried again before the caller is told to retry.
+const MAX_WRITE_ATTEMPTS: usize = 8;
+
+/// Bounded waits, so a handler answers `503` well before its Lambda times out.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// The client the functions use: region, credentials and endpoint from the environment
+/// (`AWS_ENDPOINT_URL_DYNAMODB` points it at another engine).
+pub async fn dynamodb_client() -> Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(retries())
+        .load()
+        .await;
+    Client::new(&shared)
+}
+
+/// A client for a local engine at `endpoint`, with placeholder credentials.
+pub fn local_client(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "asyncjob"))
+        .endpoint_url(endpoint)
+        .timeout_config(timeouts())
+        .retry_config(retries())
+        .build();
+    Client::from_conf(config)
+}
+
+pub(crate) fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let passing = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    };
+    let detail = DisplayErrorContext(&error).to_string();
+    if passing {
+        StoreError::Unavailable(detail)
+    } else {
+        StoreError::Internal(detail)
+    }
+}
+
+/// A conditional write either lands, loses a race, or fails.
+enum WriteError {
+    LostRace,
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+fn contention() -> StoreError {
+    StoreError::Unavailable("the job changed under every attempt to write it".into())
+}
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: Duration,
+}
+
+impl DynamoStore {
+    /// `retention` is how long finished jobs stay readable.
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention,
+        }
+    }
+
+    /// The job a bookkeeping item points at.
+    async fn pointer(&self, key: &str) -> Result<Option<JobId>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ID, s(key))
+            .projection_expression("#job")
+            .expression_attribute_names("#job", JOB_ID)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output
+            .item
+            .and_then(|item| item.get(JOB_ID)?.as_s().ok().and_then(|id| JobId::parse(id))))
+    }
+
+    async fn job_at(&self, pointer: Option<&JobId>) -> Result<Option<AsyncJob>, StoreError> {
+        Ok(match pointer {
+            Some(id) => self.get(id).await?.map(|stored| stored.job),
+            None => None,
+        })
+    }
+
+    /// A Put that moves a bookkeeping item from `expected` to `job`; fails if someone moved
+    /// it first.
+    fn move_pointer(&self, key: &str, expected: Option<&JobId>, job: &JobId) -> Put {
+        let builder = Put::builder()
+            .table_name(&self.table)
+            .item(ID, s(key))
+            .item(JOB_ID, s(job.as_str()))
+            .expression_attribute_names("#id", ID);
+        match expected {
+            None => builder.condition_expression("attribute_not_exists(#id)"),
+            Some(expected) => builder
+                .condition_expression("#job = :expected")
+                .expression_attribute_names("#job", JOB_ID)
+                .expression_attribute_values(":expected", s(expected.as_str())),
+        }
+        .build()
+        .expect("table and item are set")
+    }
+
+    /// Writes the job and points both bookkeeping items at it, all or nothing.
+    async fn create_migration(
+        &self,
+        job: &AsyncJob,
+        active: (&str, Option<&JobId>),
+        version: (&str, Option<&JobId>),
+    ) -> Result<(), WriteError> {
+        let item = record::to_item(&StoredJob {
+            job: job.clone(),
+            expires_at: None,
+        })?;
+        let put_job = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", ID)
+            .build()
+            .expect("table and item are set");
+        let puts = [
+            put_job,
+            self.move_pointer(active.0, active.1, &job.id),
+            self.move_pointer(version.0, version.1, &job.id),
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(
+                puts.into_iter()
+                    .map(|put| TransactWriteItem::builder().put(put).build())
+                    .collect(),
+            ))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Err(WriteError::LostRace)
+            }
+            Err(error) => Err(WriteError::Store(store_error(error))),
+        }
+    }
+
+    /// Replaces the job's item, provided nobody wrote it since it was at `expected_version`.
+    async fn replace(&self, expected_version: &str, next: &StoredJob) -> Result<(), WriteError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record::to_item(next)?))
+            .condition_expression("#meta.#version = :expected")
+            .expression_attribute_names("#meta", META)
+            .expression_attribute_names("#version", VERSION_ID)
+            .expression_attribute_values(":expected", s(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(WriteError::LostRace)
+            }
+            Err(error) => Err(WriteError::Store(store_error(error))),
+        }
+    }
+
+    /// Up to `need` jobs of one stream that come after `after` in `order`.
+    async fn fetch(
+        &self,
+        stream: &Stream,
+        order: Order,
+        after: Option<&Position>,
+        need: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AsyncJob>, StoreError> {
+        let condition = stream.key_condition(order, after);
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(stream.index())
+                .key_condition_expression(condition.expression)
+                .set_expression_attribute_names(Some(condition.names.clone()))
+                .set_expression_attribute_values(Some(condition.values.clone()))
+                .scan_index_forward(order == Order::OldestFirst)
+                .limit(i32::try_from(need - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items.unwrap_or_default() {
+                let Some(stored) = record::from_item(item, now)? else {
+                    continue;
+                };
+                // A BETWEEN range includes the position itself.
+                if after.is_some_and(|after| *after == Position::of(&stored.job)) {
+                    continue;
+                }
+                found.push(stored.job);
+            }
+            start = output.last_evaluated_key;
+            if found.len() >= need || start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// How many unexpired jobs one stream holds.
+    async fn count(&self, stream: &Stream, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let condition = stream.key_condition(Order::NewestFirst, None);
+        let mut names = condition.names.clone();
+        names.insert("#expires".into(), EXPIRES_AT.into());
+        let mut values = condition.values.clone();
+        values.insert(
+            ":now".into(),
+            AttributeValue::N(now.unix_timestamp().to_string()),
+        );
+        let mut total = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(stream.index())
+                .key_condition_expression(condition.expression)
+                .filter_expression("attribute_not_exists(#expires) OR #expires > :now")
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            total += u64::try_from(output.count).unwrap_or(0);
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn search_streams(
+        &self,
+        query: &SearchQuery,
+        now: OffsetDateTime,
+    ) -> Result<SearchPage, StoreError> {
+        let streams = Stream::covering(query);
+        let need = query.count + 1;
+        let pages = try_join_all(
+            streams
+                .iter()
+                .map(|stream| self.fetch(stream, query.order, query.after.as_ref(), need, now)),
+        )
+        .await?;
+        let total = if query.total {
+            let counts = try_join_all(streams.iter().map(|stream| self.count(stream, now))).await?;
+            Some(counts.into_iter().sum())
+        } else {
+            None
+        };
+        Ok(page(pages.into_iter().flatten().collect(), query, total))
+    }
+
+    /// `_id` searches read each job by key, then filter like the indexes would.
+    async fn search_ids(
+        &self,
+        ids: &[JobId],
+        query: &SearchQuery,
+    ) -> Result<SearchPage, StoreError> {
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let found = try_join_all(unique.iter().map(|id| self.get(id))).await?;
+        let matching: Vec<AsyncJob> = found
+            .into_iter()
+            .flatten()
+            .map(|stored| stored.job)
+            .filter(|job| {
+                query.statuses.as_ref().is_none_or(|s| s.contains(&job.status))
+                    && query
+                        .types
+                        .as_ref()
+                        .is_none_or(|t| job.job_type.is_some_and(|jt| t.contains(&jt)))
+            })
+            .collect();
+        let total = query.total.then_some(matching.len() as u64);
+        let after_cursor = matching
+            .into_iter()
+            .filter(|job| match (&query.after, query.order) {
+                (None, _) => true,
+                (Some(after), Order::NewestFirst) => Position::of(job) < *after,
+                (Some(after), Order::OldestFirst) => Position::of(job) > *after,
+            })
+            .collect();
+        Ok(page(after_cursor, query, total))
+    }
+}
+
+/// Orders the candidates of every stream and cuts the page; each stream gave `count + 1`
+/// candidates, so whether another page exists is known without another read.
+fn page(mut candidates: Vec<AsyncJob>, query: &SearchQuery, total: Option<u64>) -> SearchPage {
+    candidates.sort_by_cached_key(Position::of);
+    if query.order == Order::NewestFirst {
+        candidates.reverse();
+    }
+    let next = (candidates.len() > query.count).then(|| Position::of(&candidates[query.count - 1]));
+    candidates.truncate(query.count);
+    SearchPage {
+        jobs: candidates,
+        next,
+        total,
+    }
+}
+
+/// One key range of one index, already in request-time order.
+#[derive(Clone, Copy, Debug)]
+enum Stream {
+    Status(JobStatus),
+    TypeAndStatus(JobType, JobStatus),
+}
+
+struct KeyCondition {
+    expression: &'static str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Stream {
+    /// The ranges whose union is exactly the query's matches.
+    fn covering(query: &SearchQuery) -> Vec<Self> {
+        let statuses = query.statuses.as_deref().unwrap_or(JobStatus::ALL);
+        match &query.types {
+            None => statuses.iter().map(|&status| Self::Status(status)).collect(),
+            Some(types) => types
+                .iter()
+                .flat_map(|&job_type| {
+                    statuses
+                        .iter()
+                        .map(move |&status| Self::TypeAndStatus(job_type, status))
+                })
+                .collect(),
+        }
+    }
+
+    fn index(self) -> &'static str {
+        match self {
+            Self::Status(_) => STATUS_INDEX,
+            Self::TypeAndStatus(..) => TYPE_INDEX,
+        }
+    }
+
+    fn key_condition(self, order: Order, after: Option<&Position>) -> KeyCondition {
+        match self {
+            Self::Status(status) => {
+                let names = HashMap::from([
+                    ("#pk".to_owned(), STATUS.to_owned()),
+                    ("#sk".to_owned(), SORT_KEY.to_owned()),
+                ]);
+                let mut values = HashMap::from([(":pk".to_owned(), s(status.code()))]);
+                let expression = match (after, order) {
+                    (None, _) => "#pk = :pk",
+                    (Some(_), Order::NewestFirst) => "#pk = :pk AND #sk < :after",
+                    (Some(_), Order::OldestFirst) => "#pk = :pk AND #sk > :after",
+                };
+                if let Some(after) = after {
+                    values.insert(":after".into(), s(after.as_str()));
+                }
+                KeyCondition {
+                    expression,
+                    names,
+                    values,
+                }
+            }
+            Self::TypeAndStatus(job_type, status) => {
+                let status = status.code();
+                // `$` sorts right after `#`, so `{status}$` bounds every key of the status.
+                let (low, high) = match (after, order) {
+                    (None, _) => (format!("{status}#"), format!("{status}$")),
+                    (Some(after), Order::NewestFirst) => (
+                        format!("{status}#"),
+                        record::type_sort_key(status, after.as_str()),
+                    ),
+                    (Some(after), Order::OldestFirst) => (
+                        record::type_sort_key(status, after.as_str()),
+                        format!("{status}$"),
+                    ),
+                };
+                KeyCondition {
+                    expression: "#pk = :pk AND #sk BETWEEN :low AND :high",
+                    names: HashMap::from([
+                        ("#pk".to_owned(), TYPE.to_owned()),
+                        ("#sk".to_owned(), TYPE_SORT_KEY.to_owned()),
+                    ]),
+                    values: HashMap::from([
+                        (":pk".to_owned(), s(job_type.code())),
+                        (":low".to_owned(), s(low)),
+                        (":high".to_owned(), s(high)),
+                    ]),
+                }
+            }
+        }
+    }
+}
+
+fn active_key(job_type: JobType) -> String {
+    format!("~active~{job_type}")
+}
+
+fn version_key(job_type: JobType, data_version: u32) -> String {
+    format!("~version~{job_type}~{data_version}")
+}
+
+impl JobStore for DynamoStore {
+    async fn get(&self, id: &JobId) -> Result<Option<StoredJob>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ID, s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        match output.item {
+            Some(item) => record::from_item(item, instant::now()),
+            None => Ok(None),
+        }
+    }
+
+    async fn start_migration(&self, job: AsyncJob) -> Result<Kickoff, StoreError> {
+        let (Some(job_type), Some(data_version)) = (job.job_type, job.data_version) else {
+            return Err(StoreError::Internal(
+                "a data migration needs a type and a data version".into(),
+            ));
+        };
+        let active_key = active_key(job_type);
+        let version_key = version_key(job_type, data_version);
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            // The active pointer names the last migration started; it holds the slot only
+            // while that job is accepted.
+            let active = self.pointer(&active_key).await?;
+            if let Some(running) = self.job_at(active.as_ref()).await?
+                && running.status == JobStatus::Accepted
+            {
+                return Ok(if running.data_version == job.data_version {
+                    Kickoff::Existing(running)
+                } else {
+                    Kickoff::Busy(running)
+                });
+            }
+            let previous = self.pointer(&version_key).await?;
+            if let Some(existing) = self.job_at(previous.as_ref()).await?
+                && matches!(existing.status, JobStatus::Accepted | JobStatus::Completed)
+            {
+                return Ok(Kickoff::Existing(existing));
+            }
+            match self
+                .create_migration(
+                    &job,
+                    (&active_key, active.as_ref()),
+                    (&version_key, previous.as_ref()),
+                )
+                .await
+            {
+                Ok(()) => return Ok(Kickoff::Created(job)),
+                // Another kick-off got there first: look again at what it wrote.
+                Err(WriteError::LostRace) => continue,
+                Err(WriteError::Store(error)) => return Err(error),
+            }
+        }
+        Err(contention())
+    }
+
+    async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let Some(current) = self.get(id).await? else {
+                return Ok(Cancel::NotFound);
+            };
+            match current.job.status {
+                JobStatus::Cancelled => return Ok(Cancel::NotFound),
+                JobStatus::Completed | JobStatus::Error => {
+                    return Ok(Cancel::Finished(current.job));
+                }
+                JobStatus::Accepted => {}
+            }
+            let now = instant::now();
+            let mut next = current.clone();
+            next.job.status = JobStatus::Cancelled;
+            next.job.meta = Meta {
+                version_id: current.job.next_version_id(),
+                last_updated: instant::format(now),
+            };
+            next.expires_at = Some(now + self.retention);
+            match self.replace(&current.job.meta.version_id, &next).await {
+                Ok(()) => return Ok(Cancel::Cancelled(next.job)),
+                Err(WriteError::LostRace) => continue,
+                Err(WriteError::Store(error)) => return Err(error),
+            }
+        }
+        Err(contention())
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        match &query.ids {
+            Some(ids) => self.search_ids(ids, query).await,
+            None => self.search_streams(query, instant::now()).await,
+        }
+    }
+}

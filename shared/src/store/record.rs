@@ -1,0 +1,119 @@
+//! Job items: a job's FHIR JSON, flattened into attributes by `serde_dynamo`, plus the
+//! attributes the indexes and TTL need.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::table::{EXPIRES_AT, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY};
+use super::{Position, StoreError, StoredJob};
+use crate::model::{AsyncJob, CodeSet};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn to_item(stored: &StoredJob) -> Result<Item, StoreError> {
+    let job = &stored.job;
+    let Value::Object(mut attributes) = serde_json::to_value(job).map_err(internal)? else {
+        unreachable!("a resource serializes to a JSON object");
+    };
+    // Every item is an AsyncJob; storing the constant would only cost bytes.
+    attributes.remove("resourceType");
+    attributes.insert(SORT_KEY.into(), Position::of(job).as_str().into());
+    if job.job_type.is_some() {
+        attributes.insert(
+            TYPE_SORT_KEY.into(),
+            type_sort_key(job.status.code(), Position::of(job).as_str()).into(),
+        );
+    }
+    if let Some(expires_at) = stored.expires_at {
+        attributes.insert(EXPIRES_AT.into(), expires_at.unix_timestamp().into());
+    }
+    serde_dynamo::to_item(attributes).map_err(internal)
+}
+
+/// The job in `item`, or `None` when it has expired (DynamoDB deletes expired items only
+/// eventually).
+pub fn from_item(item: Item, now: OffsetDateTime) -> Result<Option<StoredJob>, StoreError> {
+    let mut attributes: Map<String, Value> = serde_dynamo::from_item(item).map_err(internal)?;
+    let expires_at = match attributes.get(EXPIRES_AT).and_then(Value::as_i64) {
+        Some(seconds) => Some(OffsetDateTime::from_unix_timestamp(seconds).map_err(internal)?),
+        None => None,
+    };
+    if expires_at.is_some_and(|at| at <= now) {
+        return Ok(None);
+    }
+    for name in STORE_ONLY_ATTRIBUTES {
+        attributes.remove(*name);
+    }
+    attributes.insert("resourceType".into(), "AsyncJob".into());
+    let job: AsyncJob = serde_json::from_value(Value::Object(attributes)).map_err(internal)?;
+    Ok(Some(StoredJob { job, expires_at }))
+}
+
+/// The `type-index` sort key: status first, so one status of one type is one key range.
+pub fn type_sort_key(status: &str, position: &str) -> String {
+    format!("{status}#{position}")
+}
+
+fn internal(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("job item: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::model::{JobStatus, JobType};
+
+    fn stored() -> StoredJob {
+        let mut job = AsyncJob::accepted(
+            JobType::DataMigration,
+            2,
+            "http://localhost/$data-migration".into(),
+            "2026-11-27T12:00:00.000Z",
+        );
+        job.extension = Some(vec![
+            serde_json::from_value(json!({"url": "http://example.org/x", "valueDecimal": 1.5}))
+                .unwrap(),
+        ]);
+        StoredJob {
+            job,
+            expires_at: Some(datetime!(2026-12-27 12:00:00 UTC)),
+        }
+    }
+
+    #[test]
+    fn a_job_survives_the_trip_through_an_item() {
+        let stored = stored();
+        let item = to_item(&stored).unwrap();
+        assert_eq!(item["status"].as_s().unwrap(), "accepted");
+        assert_eq!(item["dataVersion"].as_n().unwrap(), "2");
+        assert_eq!(item[EXPIRES_AT].as_n().unwrap(), "1798372800");
+        let back = from_item(item, datetime!(2026-11-28 00:00:00 UTC)).unwrap();
+        assert_eq!(back, Some(stored));
+    }
+
+    #[test]
+    fn index_keys_sort_by_request_time_then_id() {
+        let stored = stored();
+        let item = to_item(&stored).unwrap();
+        let position = format!("2026-11-27T12:00:00.000Z#{}", stored.job.id);
+        assert_eq!(item[SORT_KEY].as_s().unwrap(), &position);
+        assert_eq!(
+            item[TYPE_SORT_KEY].as_s().unwrap(),
+            &format!("accepted#{position}")
+        );
+    }
+
+    #[test]
+    fn an_expired_job_reads_as_gone() {
+        let mut stored = stored();
+        stored.job.status = JobStatus::Completed;
+        let item = to_item(&stored).unwrap();
+        assert_eq!(from_item(item, datetime!(2026-12-27 12:00:00 UTC)).unwrap(), None);
+    }
+}
