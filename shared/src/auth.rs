@@ -184,7 +184,12 @@ mod tests {
     #[test]
     fn a_garbled_token_is_unauthenticated() {
         let auth = auth(AuthMode::Local);
-        for header in ["Bearer nonsense", "Bearer a.!!!.c", "Basic dXNlcjpwdw==", "Bearer"] {
+        for header in [
+            "Bearer nonsense",
+            "Bearer a.!!!.c",
+            "Basic dXNlcjpwdw==",
+            "Bearer",
+        ] {
             assert!(
                 matches!(
                     authorize(&local_request(Some(header)), &auth, Access::Read),

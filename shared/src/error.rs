@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn server_faults_do_not_leak_details() {
-        let response = ApiError::Store(StoreError::Internal("secret table arn".into())).into_response();
+        let response =
+            ApiError::Store(StoreError::Internal("secret table arn".into())).into_response();
         assert!(!outcome_of(&response).to_string().contains("secret"));
     }
 }

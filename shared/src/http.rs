@@ -286,7 +286,10 @@ mod tests {
         );
         assert_eq!(base_url(&req, &config).unwrap(), "https://api.example.org");
         config.public_base_url = Some("https://jobs.example.org/v1".into());
-        assert_eq!(base_url(&req, &config).unwrap(), "https://jobs.example.org/v1");
+        assert_eq!(
+            base_url(&req, &config).unwrap(),
+            "https://jobs.example.org/v1"
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, Api
         ));
     }
     let parameters: Parameters = serde_json::from_value(value).map_err(|error| {
-        ApiError::Invalid(format!("the body is not a valid Parameters resource: {error}"))
+        ApiError::Invalid(format!(
+            "the body is not a valid Parameters resource: {error}"
+        ))
     })?;
     let mut version = None;
     for parameter in &parameters.parameter {
@@ -112,7 +114,10 @@ mod tests {
     #[test]
     fn no_version_means_the_newest() {
         assert_eq!(version(&[], Value::Null).unwrap(), NEWEST_DATA_VERSION);
-        assert_eq!(version(&[], parameters(json!([]))).unwrap(), NEWEST_DATA_VERSION);
+        assert_eq!(
+            version(&[], parameters(json!([]))).unwrap(),
+            NEWEST_DATA_VERSION
+        );
     }
 
     #[test]
@@ -147,7 +152,10 @@ mod tests {
             );
         }
         for query in ["0", "x", "99", "-1", "4294967296"] {
-            assert!(version(&[("dataVersion", query)], Value::Null).is_err(), "{query}");
+            assert!(
+                version(&[("dataVersion", query)], Value::Null).is_err(),
+                "{query}"
+            );
         }
     }
 

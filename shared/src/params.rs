@@ -18,7 +18,9 @@ impl<'a> ParamReader<'a> {
         handling: Handling,
     ) -> Result<Self, ApiError> {
         if handling == Handling::Strict
-            && let Some((name, _)) = pairs.iter().find(|(name, _)| !known.contains(&name.as_str()))
+            && let Some((name, _)) = pairs
+                .iter()
+                .find(|(name, _)| !known.contains(&name.as_str()))
         {
             return Err(ApiError::Invalid(format!(
                 "unknown parameter {name:?} (known: {})",

@@ -16,7 +16,9 @@ pub const MAX_COUNT: u32 = 1000;
 /// More ids than this in one `_id` search are refused: each is a read.
 pub const MAX_IDS: usize = 100;
 
-const KNOWN: &[&str] = &["type", "status", "_id", "_count", "_sort", "_total", "_cursor"];
+const KNOWN: &[&str] = &[
+    "type", "status", "_id", "_count", "_sort", "_total", "_cursor",
+];
 
 /// A validated search and the parameters that reproduce it (unknown ones left out).
 #[derive(Clone, Debug, PartialEq)]
@@ -118,7 +120,10 @@ fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {
 
 /// A token parameter: each occurrence is an OR list (`a,b`), occurrences are ANDed. `None`
 /// when the parameter is absent.
-fn token_sets<T: CodeSet>(params: &ParamReader<'_>, name: &str) -> Result<Option<Vec<T>>, ApiError> {
+fn token_sets<T: CodeSet>(
+    params: &ParamReader<'_>,
+    name: &str,
+) -> Result<Option<Vec<T>>, ApiError> {
     let mut result: Option<BTreeSet<T>> = None;
     for value in params.all(name) {
         let set = value

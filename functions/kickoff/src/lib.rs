@@ -1,1 +1,78 @@
-pub fn x(){}
+//! `POST /$data-migration`: starts a data migration and answers `202 Accepted` with where
+//! to poll.
+
+use asyncjob::auth::{self, Access};
+use asyncjob::config::Config;
+use asyncjob::error::ApiError;
+use asyncjob::http::{self, CONTENT_LOCATION};
+use asyncjob::kickoff::requested_data_version;
+use asyncjob::lambda::answer;
+use asyncjob::model::{AsyncJob, JobType, OperationOutcome, instant};
+use asyncjob::store::{JobStore, Kickoff};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+/// Seconds a client should wait before kicking off another version while one runs.
+const BUSY_RETRY_AFTER_SECONDS: u32 = 30;
+
+pub async fn handle(store: &impl JobStore, config: &Config, request: Request) -> Response<Body> {
+    answer("kickoff", kickoff(store, config, &request)).await
+}
+
+async fn kickoff(
+    store: &impl JobStore,
+    config: &Config,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    http::require_method(request, &[Method::POST])?;
+    auth::authorize(request, &config.auth, Access::Admin)?;
+    let preferences = http::preferences(request);
+    if !preferences.respond_async {
+        return Err(ApiError::Required(
+            "this operation runs asynchronously: send the header 'Prefer: respond-async'".into(),
+        ));
+    }
+    let body = http::body_bytes(request)?;
+    if !body.is_empty()
+        && !matches!(
+            http::media_type(request).as_deref(),
+            None | Some("application/fhir+json" | "application/json")
+        )
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the Parameters body as application/fhir+json".into(),
+        ));
+    }
+    let data_version =
+        requested_data_version(&http::query_pairs(request), body, preferences.handling)?;
+    let base = http::base_url(request, config)?;
+    let job = AsyncJob::accepted(
+        JobType::DataMigration,
+        data_version,
+        http::request_url(request, &base),
+        &instant::format(instant::now()),
+    );
+    match store.start_migration(job).await? {
+        Kickoff::Created(job) | Kickoff::Existing(job) => Ok(accepted(&base, &job)),
+        Kickoff::Busy(running) => Err(ApiError::Busy {
+            message: format!(
+                "the data migration to version {} is still running ({base}/job/{}/status); \
+                 one data migration runs at a time",
+                running.data_version.unwrap_or_default(),
+                running.id
+            ),
+            retry_after: BUSY_RETRY_AFTER_SECONDS,
+        }),
+    }
+}
+
+/// `202 Accepted` pointing at the job's status URL.
+fn accepted(base: &str, job: &AsyncJob) -> Response<Body> {
+    let status_url = format!("{base}/job/{}/status", job.id);
+    let mut response = http::fhir_response(
+        StatusCode::ACCEPTED,
+        &OperationOutcome::information(&status_url),
+    );
+    http::set_header(&mut response, CONTENT_LOCATION, &status_url);
+    response
+}

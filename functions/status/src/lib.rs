@@ -1,1 +1,68 @@
-pub fn x(){}
+//! `GET /job/{id}/status`: where an asynchronous job stands (SPEC §3).
+
+use asyncjob::auth::{self, Access};
+use asyncjob::config::Config;
+use asyncjob::error::ApiError;
+use asyncjob::http::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
+use asyncjob::lambda::answer;
+use asyncjob::model::{IssueCode, JobStatus, OperationOutcome, instant};
+use asyncjob::store::{JobStore, StoredJob};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+/// How long a client should wait between polls of a queued job.
+const QUEUED_RETRY_AFTER_SECONDS: u32 = 5;
+
+pub async fn handle(store: &impl JobStore, config: &Config, request: Request) -> Response<Body> {
+    answer("status", status(store, config, &request)).await
+}
+
+async fn status(
+    store: &impl JobStore,
+    config: &Config,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    http::require_method(request, &[Method::GET])?;
+    auth::authorize(request, &config.auth, Access::Read)?;
+    let id = http::job_id_in_path(request, 1)?;
+    let not_found = || ApiError::NotFound(format!("no job {id} is waiting or finished"));
+    let Some(StoredJob { job, expires_at }) = store.get(&id).await? else {
+        return Err(not_found());
+    };
+    let (status, wait) = match job.status {
+        JobStatus::Cancelled => return Err(not_found()),
+        JobStatus::Error => return Ok(failure(&job)),
+        JobStatus::Accepted => (StatusCode::ACCEPTED, Some(QUEUED_RETRY_AFTER_SECONDS)),
+        JobStatus::Completed => (StatusCode::OK, None),
+    };
+    if http::if_none_match_hits(request, &http::etag(&job)) {
+        return Ok(http::not_modified(&job));
+    }
+    let mut response = http::fhir_response(status, &job);
+    http::set_validators(&mut response, &job);
+    if let Some(seconds) = wait {
+        http::set_header(&mut response, RETRY_AFTER, &seconds.to_string());
+        http::set_header(&mut response, X_PROGRESS, "queued");
+    }
+    if let Some(at) = expires_at {
+        http::set_header(&mut response, EXPIRES, &instant::http_date(at));
+    }
+    Ok(response)
+}
+
+/// `500` with the job's own failure: the OperationOutcome in its `outcome` output part.
+fn failure(job: &asyncjob::model::AsyncJob) -> Response<Body> {
+    let outcome = job
+        .output
+        .iter()
+        .flat_map(|output| &output.parameter)
+        .find(|parameter| parameter.name == "outcome")
+        .and_then(|parameter| parameter.resource.clone())
+        .and_then(|resource| serde_json::from_value::<OperationOutcome>(resource).ok())
+        .unwrap_or_else(|| {
+            OperationOutcome::error(IssueCode::Exception, format!("job {} failed", job.id))
+        });
+    let mut response = http::fhir_response(StatusCode::INTERNAL_SERVER_ERROR, &outcome);
+    http::set_validators(&mut response, job);
+    response
+}

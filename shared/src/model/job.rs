@@ -272,7 +272,10 @@ mod tests {
         ] {
             let mut bad = base.clone();
             bad[key] = value;
-            assert!(serde_json::from_value::<AsyncJob>(bad).is_err(), "{key} accepted");
+            assert!(
+                serde_json::from_value::<AsyncJob>(bad).is_err(),
+                "{key} accepted"
+            );
         }
     }
 
@@ -281,7 +284,10 @@ mod tests {
         for status in JobStatus::ALL {
             assert_eq!(JobStatus::parse(status.code()), Some(*status));
         }
-        assert_eq!(JobType::parse("data-migration"), Some(JobType::DataMigration));
+        assert_eq!(
+            JobType::parse("data-migration"),
+            Some(JobType::DataMigration)
+        );
         assert_eq!(JobStatus::parse("Accepted"), None);
     }
 }

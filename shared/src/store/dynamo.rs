@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use super::record::{self, Item};
 use super::table::{
-    EXPIRES_AT, ID, JOB_ID, META, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX,
-    TYPE_SORT_KEY, VERSION_ID,
+    EXPIRES_AT, ID, JOB_ID, META, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
+    VERSION_ID,
 };
 use super::{
     Cancel, JobStore, Kickoff, Order, Position, SearchPage, SearchQuery, StoreError, StoredJob,
@@ -142,9 +142,12 @@ impl DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        Ok(output
-            .item
-            .and_then(|item| item.get(JOB_ID)?.as_s().ok().and_then(|id| JobId::parse(id))))
+        Ok(output.item.and_then(|item| {
+            item.get(JOB_ID)?
+                .as_s()
+                .ok()
+                .and_then(|id| JobId::parse(id))
+        }))
     }
 
     async fn job_at(&self, pointer: Option<&JobId>) -> Result<Option<AsyncJob>, StoreError> {
@@ -160,10 +163,11 @@ impl DynamoStore {
         let builder = Put::builder()
             .table_name(&self.table)
             .item(ID, s(key))
-            .item(JOB_ID, s(job.as_str()))
-            .expression_attribute_names("#id", ID);
+            .item(JOB_ID, s(job.as_str()));
         match expected {
-            None => builder.condition_expression("attribute_not_exists(#id)"),
+            None => builder
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", ID),
             Some(expected) => builder
                 .condition_expression("#job = :expected")
                 .expression_attribute_names("#job", JOB_ID)
@@ -361,7 +365,10 @@ impl DynamoStore {
             .flatten()
             .map(|stored| stored.job)
             .filter(|job| {
-                query.statuses.as_ref().is_none_or(|s| s.contains(&job.status))
+                query
+                    .statuses
+                    .as_ref()
+                    .is_none_or(|s| s.contains(&job.status))
                     && query
                         .types
                         .as_ref()
@@ -415,7 +422,10 @@ impl Stream {
     fn covering(query: &SearchQuery) -> Vec<Self> {
         let statuses = query.statuses.as_deref().unwrap_or(JobStatus::ALL);
         match &query.types {
-            None => statuses.iter().map(|&status| Self::Status(status)).collect(),
+            None => statuses
+                .iter()
+                .map(|&status| Self::Status(status))
+                .collect(),
             Some(types) => types
                 .iter()
                 .flat_map(|&job_type| {
@@ -437,17 +447,16 @@ impl Stream {
     fn key_condition(self, order: Order, after: Option<&Position>) -> KeyCondition {
         match self {
             Self::Status(status) => {
-                let names = HashMap::from([
-                    ("#pk".to_owned(), STATUS.to_owned()),
-                    ("#sk".to_owned(), SORT_KEY.to_owned()),
-                ]);
+                let mut names = HashMap::from([("#pk".to_owned(), STATUS.to_owned())]);
                 let mut values = HashMap::from([(":pk".to_owned(), s(status.code()))]);
                 let expression = match (after, order) {
                     (None, _) => "#pk = :pk",
                     (Some(_), Order::NewestFirst) => "#pk = :pk AND #sk < :after",
                     (Some(_), Order::OldestFirst) => "#pk = :pk AND #sk > :after",
                 };
+                // DynamoDB refuses names and values an expression does not use.
                 if let Some(after) = after {
+                    names.insert("#sk".into(), SORT_KEY.into());
                     values.insert(":after".into(), s(after.as_str()));
                 }
                 KeyCondition {

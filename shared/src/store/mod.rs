@@ -1,7 +1,7 @@
 //! Where jobs live: the [`JobStore`] trait and its DynamoDB implementation.
 
 mod dynamo;
-mod record;
+pub mod record;
 pub mod table;
 
 use std::future::Future;
@@ -107,7 +107,8 @@ pub struct SearchPage {
 /// concurrent callers never overwrite each other.
 pub trait JobStore: Send + Sync {
     /// The job, strongly consistent; `None` when unknown or expired.
-    fn get(&self, id: &JobId) -> impl Future<Output = Result<Option<StoredJob>, StoreError>> + Send;
+    fn get(&self, id: &JobId)
+    -> impl Future<Output = Result<Option<StoredJob>, StoreError>> + Send;
 
     /// Writes `job` (a new `accepted` data migration) unless a job for the same data version
     /// is accepted or completed, or another data migration is accepted.

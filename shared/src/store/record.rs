@@ -114,6 +114,9 @@ mod tests {
         let mut stored = stored();
         stored.job.status = JobStatus::Completed;
         let item = to_item(&stored).unwrap();
-        assert_eq!(from_item(item, datetime!(2026-12-27 12:00:00 UTC)).unwrap(), None);
+        assert_eq!(
+            from_item(item, datetime!(2026-12-27 12:00:00 UTC)).unwrap(),
+            None
+        );
     }
 }

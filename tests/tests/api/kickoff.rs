@@ -1,0 +1,235 @@
+use std::collections::BTreeSet;
+
+use asyncjob::model::JobStatus;
+use asyncjob::store::{JobStore, Kickoff};
+use asyncjob_tests::{ApiRequest, BASE, TestEnv};
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::support::{job, seeded};
+
+fn kick_off() -> ApiRequest {
+    ApiRequest::post("/$data-migration").prefer_async()
+}
+
+#[tokio::test]
+async fn kick_off_accepts_and_points_at_the_status() {
+    let env = TestEnv::start().await;
+    let answer = env.send(kick_off()).await;
+
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let location = answer.header("content-location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{BASE}/job/")) && location.ends_with("/status"));
+    assert_eq!(answer.body["resourceType"], "OperationOutcome");
+    assert_eq!(answer.body["issue"][0]["severity"], "information");
+    assert_eq!(answer.body["issue"][0]["diagnostics"], location.as_str());
+
+    let id = location
+        .trim_end_matches("/status")
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let job = env.job(id).await.unwrap().job;
+    assert_eq!(job.status, JobStatus::Accepted);
+    assert_eq!(job.data_version, Some(1));
+    assert_eq!(job.job_type.unwrap().to_string(), "data-migration");
+    assert_eq!(job.request, format!("{BASE}/$data-migration"));
+    assert_eq!(job.meta.version_id, "1");
+    assert_eq!(env.job_ids().await, vec![id.to_owned()]);
+}
+
+#[tokio::test]
+async fn the_version_can_come_from_a_parameters_body_or_the_query() {
+    let env = TestEnv::start().await;
+    let body = json!({"resourceType": "Parameters", "parameter": [{"name": "dataVersion", "valueInteger": 1}]});
+    let from_body = env.send(kick_off().json(&body)).await;
+    assert_eq!(from_body.status, 202);
+    let from_query = env
+        .send(ApiRequest::post("/$data-migration?dataVersion=1").prefer_async())
+        .await;
+    assert_eq!(from_query.status, 202);
+    // Same version: the same job.
+    assert_eq!(
+        from_body.header("content-location"),
+        from_query.header("content-location")
+    );
+    let id = env.job_ids().await.pop().unwrap();
+    assert_eq!(
+        env.job(&id).await.unwrap().job.request,
+        format!("{BASE}/$data-migration")
+    );
+}
+
+#[tokio::test]
+async fn prefer_may_list_other_preferences() {
+    let env = TestEnv::start().await;
+    let answer = env
+        .send(
+            ApiRequest::post("/$data-migration")
+                .header("prefer", "handling=lenient, respond-async"),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn bad_kick_offs_are_refused_and_write_nothing() {
+    let env = TestEnv::start().await;
+    let too_big = format!(
+        "{{\"resourceType\":\"Parameters\",\"id\":\"{}\"}}",
+        "x".repeat(70_000)
+    );
+    let cases = [
+        ("no Prefer", ApiRequest::post("/$data-migration"), 400, "required"),
+        (
+            "Prefer without respond-async",
+            ApiRequest::post("/$data-migration").header("prefer", "return=minimal"),
+            400,
+            "required",
+        ),
+        ("malformed JSON", kick_off().body("{\"resourceType\":").header("content-type", "application/fhir+json"), 400, "invalid"),
+        ("wrong resourceType", kick_off().json(&json!({"resourceType": "Patient"})), 400, "invalid"),
+        (
+            "unknown version",
+            kick_off().json(&json!({"resourceType": "Parameters", "parameter": [{"name": "dataVersion", "valueInteger": 99}]})),
+            400,
+            "invalid",
+        ),
+        (
+            "version zero",
+            kick_off().json(&json!({"resourceType": "Parameters", "parameter": [{"name": "dataVersion", "valueInteger": 0}]})),
+            400,
+            "invalid",
+        ),
+        ("version in the query not a number", ApiRequest::post("/$data-migration?dataVersion=two").prefer_async(), 400, "invalid"),
+        ("query and body disagree", ApiRequest::post("/$data-migration?dataVersion=2").prefer_async()
+            .json(&json!({"resourceType": "Parameters", "parameter": [{"name": "dataVersion", "valueInteger": 1}]})), 400, "invalid"),
+        ("oversized body", kick_off().header("content-type", "application/fhir+json").body(too_big), 413, "too-costly"),
+        ("not JSON", kick_off().header("content-type", "text/plain").body("dataVersion=1"), 415, "not-supported"),
+        ("unknown parameter under strict handling", ApiRequest::post("/$data-migration?x=1").header("prefer", "respond-async, handling=strict"), 400, "invalid"),
+        ("wrong method", ApiRequest::new(lambda_http::http::Method::PUT, "/$data-migration").prefer_async(), 405, "not-supported"),
+        ("no host", kick_off().without_header("host"), 400, "invalid"),
+    ];
+    for (case, request, status, code) in cases {
+        let answer = env.send(request).await;
+        assert_eq!(answer.status, status, "{case}: {}", answer.body);
+        answer.assert_outcome(status, code);
+        assert!(env.items().await.is_empty(), "{case} wrote something");
+    }
+}
+
+#[tokio::test]
+async fn a_repeat_kick_off_answers_with_the_same_job() {
+    let env = TestEnv::start().await;
+    let first = env.send(kick_off()).await;
+    let second = env.send(kick_off()).await;
+    assert_eq!(second.status, 202);
+    assert_eq!(
+        first.header("content-location"),
+        second.header("content-location")
+    );
+    assert_eq!(env.job_ids().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_completed_version_is_not_run_again() {
+    let env = TestEnv::start().await;
+    let running = env.kick_off(1).await;
+    let mut done = env.job(running.id.as_str()).await.unwrap();
+    done.job.status = JobStatus::Completed;
+    env.put(&done).await;
+
+    let again = env.send(kick_off()).await;
+    assert_eq!(again.status, 202);
+    assert!(
+        again
+            .header("content-location")
+            .unwrap()
+            .contains(running.id.as_str())
+    );
+    assert_eq!(env.job_ids().await.len(), 1);
+}
+
+#[tokio::test]
+async fn after_a_cancel_or_a_failure_a_kick_off_is_a_retry() {
+    let env = TestEnv::start().await;
+    let first = env.kick_off(1).await;
+    let cancelled = env
+        .send(ApiRequest::delete(&format!("/job/{}/status", first.id)))
+        .await;
+    assert_eq!(cancelled.status, 202);
+
+    let second = env.kick_off(1).await;
+    assert_ne!(second.id, first.id);
+    let mut failed = env.job(second.id.as_str()).await.unwrap();
+    failed.job.status = JobStatus::Error;
+    env.put(&failed).await;
+
+    let third = env.kick_off(1).await;
+    assert_ne!(third.id, second.id);
+    assert_eq!(env.job_ids().await.len(), 3);
+}
+
+#[tokio::test]
+async fn another_version_waits_while_one_runs() {
+    let env = TestEnv::start().await;
+    // A migration to version 2 was started by an earlier release of the service.
+    let running = job(JobStatus::Accepted, 2, 5);
+    assert!(matches!(
+        env.store
+            .start_migration(running.job.clone())
+            .await
+            .unwrap(),
+        Kickoff::Created(_)
+    ));
+
+    let answer = env.send(kick_off()).await;
+    answer.assert_outcome(429, "throttled");
+    assert!(
+        answer
+            .header("retry-after")
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        answer.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains(running.job.id.as_str())
+    );
+    assert_eq!(env.job_ids().await, vec![running.job.id.to_string()]);
+
+    // Once it is cancelled, the other version may start.
+    env.send(ApiRequest::delete(&format!(
+        "/job/{}/status",
+        running.job.id
+    )))
+    .await;
+    assert_eq!(env.send(kick_off()).await.status, 202);
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_kick_offs_create_one_job() {
+    let env = TestEnv::start().await;
+    // Polled together, so their reads and writes interleave.
+    let answers = join_all((0..12).map(|_| env.send(kick_off()))).await;
+    let locations: BTreeSet<_> = answers
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            answer.header("content-location").unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(locations.len(), 1, "{locations:?}");
+    assert_eq!(env.job_ids().await.len(), 1);
+}
+
+#[tokio::test]
+async fn seeded_jobs_do_not_block_other_versions() {
+    // Finished jobs of other versions are history, not a running migration.
+    let env = TestEnv::start().await;
+    seeded(&env, JobStatus::Completed, 2).await;
+    assert_eq!(env.send(kick_off()).await.status, 202);
+}

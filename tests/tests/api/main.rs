@@ -1,0 +1,9 @@
+//! The HTTP API of SPEC §3, driven through the real handlers against a real engine.
+
+mod auth;
+mod cancel;
+mod kickoff;
+mod read;
+mod search;
+mod status;
+mod support;

@@ -1,0 +1,116 @@
+use asyncjob::model::JobStatus;
+use asyncjob::store::StoredJob;
+use asyncjob_tests::{ApiRequest, TestEnv};
+
+use crate::support::{job, seeded};
+
+fn poll(id: &str) -> ApiRequest {
+    ApiRequest::get(&format!("/job/{id}/status"))
+}
+
+#[tokio::test]
+async fn an_accepted_job_answers_202_with_progress_and_a_wait() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let answer = env.send(poll(job.id.as_str())).await;
+
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["resourceType"], "AsyncJob");
+    assert_eq!(answer.body["id"], job.id.as_str());
+    assert_eq!(answer.body["status"], "accepted");
+    assert_eq!(answer.body["type"], "data-migration");
+    assert_eq!(answer.body["dataVersion"], 1);
+    assert_eq!(answer.body["requestTime"], job.request_time.as_str());
+    assert!(
+        answer
+            .header("retry-after")
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 1
+    );
+    let progress = answer.header("x-progress").unwrap();
+    assert!(!progress.is_empty() && progress.len() < 100);
+    assert_eq!(answer.header("etag"), Some("W/\"1\""));
+    assert!(answer.header("last-modified").unwrap().ends_with(" GMT"));
+}
+
+#[tokio::test]
+async fn a_completed_job_answers_200_with_output_and_expiry() {
+    let env = TestEnv::start().await;
+    let done = seeded(&env, JobStatus::Completed, 1).await;
+    let answer = env.send(poll(done.id.as_str())).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], "completed");
+    assert!(answer.body["transactionTime"].is_string());
+    assert_eq!(answer.body["output"]["resourceType"], "Parameters");
+    let expires = answer.header("expires").unwrap();
+    let stored = env.job(done.id.as_str()).await.unwrap();
+    assert_eq!(
+        expires,
+        asyncjob::model::instant::http_date(stored.expires_at.unwrap())
+    );
+    assert!(answer.header("retry-after").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_job_answers_500_with_its_failure() {
+    let env = TestEnv::start().await;
+    let failed = seeded(&env, JobStatus::Error, 1).await;
+    let answer = env.send(poll(failed.id.as_str())).await;
+
+    answer.assert_outcome(500, "exception");
+    assert_eq!(
+        answer.body["issue"][0]["diagnostics"],
+        "migration 1 failed: boom"
+    );
+    // The job itself stays readable.
+    let read = env
+        .send(ApiRequest::get(&format!("/AsyncJob/{}", failed.id)))
+        .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["status"], "error");
+}
+
+#[tokio::test]
+async fn cancelled_unknown_and_expired_jobs_are_not_found() {
+    let env = TestEnv::start().await;
+    let cancelled = seeded(&env, JobStatus::Cancelled, 1).await;
+    let mut expired: StoredJob = job(JobStatus::Completed, 1, 60);
+    expired.expires_at = Some(asyncjob::model::instant::now() - time::Duration::seconds(1));
+    env.put(&expired).await;
+
+    for id in [
+        cancelled.id.as_str(),
+        expired.job.id.as_str(),
+        "0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a",
+    ] {
+        env.send(poll(id)).await.assert_outcome(404, "not-found");
+    }
+}
+
+#[tokio::test]
+async fn a_current_etag_gives_304() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let answer = env
+        .send(poll(job.id.as_str()).header("if-none-match", "W/\"1\""))
+        .await;
+    assert_eq!(answer.status, 304);
+    assert!(answer.body.is_null());
+    assert_eq!(answer.header("etag"), Some("W/\"1\""));
+
+    let stale = env
+        .send(poll(job.id.as_str()).header("if-none-match", "W/\"0\""))
+        .await;
+    assert_eq!(stale.status, 202);
+}
+
+#[tokio::test]
+async fn bad_ids_are_invalid() {
+    let env = TestEnv::start().await;
+    for id in ["a%20b", "a_b", &"x".repeat(65), "%E2%9C%93"] {
+        env.send(poll(id)).await.assert_outcome(400, "invalid");
+    }
+}
