@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The local stack: the embedded engine on 127.0.0.1:8000 and every function behind
+# `cargo lambda watch` on 127.0.0.1:9000. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+set -a
+# shellcheck source=../local/dev.env
+source local/dev.env
+set +a
+export PATH="$PWD/.venv/bin:$PATH"
+
+cargo build --bin dev-engine --bin kickoff --bin status --bin cancel --bin search
+
+pids=()
+stop() {
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+target/debug/dev-engine &
+pids+=($!)
+for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/8000) 2>/dev/null && break
+    sleep 0.1
+done
+
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000 --env-file local/dev.env &
+pids+=($!)
+echo "dev: the API answers on http://127.0.0.1:9000 (Ctrl-C stops it)"
+wait -n
