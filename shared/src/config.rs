@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::runner::RunSettings;
+
 /// How the caller's scopes are found (SPEC §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMode {
@@ -33,6 +35,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How long a finished job stays readable.
     pub retention: Duration,
+    /// How the worker runs jobs.
+    pub run: RunSettings,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "asyncjob-jobs";
@@ -56,15 +60,40 @@ impl Config {
                 ));
             }
         };
-        let retention_days = match setting("ASYNCJOB_RETENTION_DAYS") {
-            None => DEFAULT_RETENTION_DAYS,
-            Some(days) => days
-                .parse::<u64>()
-                .ok()
-                .filter(|days| (1..=3650).contains(days))
-                .ok_or_else(|| {
-                    format!("ASYNCJOB_RETENTION_DAYS={days:?}: expected whole days, 1 to 3650")
-                })?,
+        let number =
+            |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| match setting(name) {
+                None => Ok(default),
+                Some(text) => text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|value| range.contains(value))
+                    .ok_or_else(|| {
+                        format!(
+                            "{name}={text:?}: expected a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        )
+                    }),
+            };
+        let defaults = RunSettings::default();
+        let retention_days = number("ASYNCJOB_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
+        let run = RunSettings {
+            lease: Duration::from_secs(number(
+                "ASYNCJOB_LEASE_SECONDS",
+                defaults.lease.as_secs(),
+                1..=900,
+            )?),
+            max_attempts: number(
+                "ASYNCJOB_MAX_ATTEMPTS",
+                defaults.max_attempts.into(),
+                1..=100,
+            )? as u32,
+            page_size: number(
+                "ASYNCJOB_MIGRATION_PAGE_SIZE",
+                defaults.page_size as u64,
+                1..=1000,
+            )? as usize,
+            stop_before_deadline: defaults.stop_before_deadline,
         };
         Ok(Self {
             table_name: setting("ASYNCJOB_TABLE").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
@@ -79,6 +108,7 @@ impl Config {
                     .unwrap_or_else(|| "asyncjob/admin".to_owned()),
             },
             retention: Duration::from_secs(retention_days * SECONDS_PER_DAY),
+            run,
         })
     }
 }
@@ -104,6 +134,7 @@ mod tests {
         assert_eq!(config.table_name, DEFAULT_TABLE_NAME);
         assert_eq!(config.retention, Duration::from_secs(30 * SECONDS_PER_DAY));
         assert_eq!(config.public_base_url, None);
+        assert_eq!(config.run, RunSettings::default());
     }
 
     #[test]
@@ -116,6 +147,9 @@ mod tests {
             ("ASYNCJOB_READ_SCOPE", "jobs.read"),
             ("ASYNCJOB_ADMIN_SCOPE", "jobs.admin"),
             ("ASYNCJOB_SCOPE_CLAIM", "scp"),
+            ("ASYNCJOB_LEASE_SECONDS", "5"),
+            ("ASYNCJOB_MAX_ATTEMPTS", "4"),
+            ("ASYNCJOB_MIGRATION_PAGE_SIZE", "25"),
         ])
         .unwrap();
         assert_eq!(config.auth.mode, AuthMode::Local);
@@ -128,6 +162,9 @@ mod tests {
         assert_eq!(config.auth.read_scope, "jobs.read");
         assert_eq!(config.auth.admin_scope, "jobs.admin");
         assert_eq!(config.auth.scope_claim, "scp");
+        assert_eq!(config.run.lease, Duration::from_secs(5));
+        assert_eq!(config.run.max_attempts, 4);
+        assert_eq!(config.run.page_size, 25);
     }
 
     #[test]
@@ -135,5 +172,7 @@ mod tests {
         assert!(config(&[("ASYNCJOB_AUTH", "none")]).is_err());
         assert!(config(&[("ASYNCJOB_RETENTION_DAYS", "0")]).is_err());
         assert!(config(&[("ASYNCJOB_RETENTION_DAYS", "ten")]).is_err());
+        assert!(config(&[("ASYNCJOB_MAX_ATTEMPTS", "0")]).is_err());
+        assert!(config(&[("ASYNCJOB_MIGRATION_PAGE_SIZE", "5000")]).is_err());
     }
 }

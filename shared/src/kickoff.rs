@@ -2,24 +2,23 @@
 
 use serde_json::Value;
 
+use serde::Deserialize;
+
 use crate::error::ApiError;
 use crate::http::Handling;
-use crate::model::Parameters;
+use crate::model::{AsyncJob, CodeSet, JobType, Parameters, instant};
 use crate::params::ParamReader;
-
-/// The newest data version a migration can bring the data to.
-// The worker's migration registry will own this number; until it exists, version 1 is the
-// only one.
-pub const NEWEST_DATA_VERSION: u32 = 1;
+use crate::store::{JobStore, Kickoff, StoreError};
 
 const DATA_VERSION: &str = "dataVersion";
 
 /// What a kick-off asks for, from its query string and its body (a `Parameters` resource or
-/// nothing). Without a version it means the newest one.
+/// nothing). Without a version it means `newest`, the newest registered migration's.
 pub fn requested_data_version(
     query: &[(String, String)],
     body: &[u8],
     handling: Handling,
+    newest: u32,
 ) -> Result<u32, ApiError> {
     let params = ParamReader::new(query, &[DATA_VERSION], handling)?;
     let from_query = params.integer(DATA_VERSION, 1..=u32::MAX)?;
@@ -31,14 +30,65 @@ pub fn requested_data_version(
             )));
         }
         (Some(version), _) | (None, Some(version)) => version,
-        (None, None) => NEWEST_DATA_VERSION,
+        (None, None) => newest,
     };
-    if version > NEWEST_DATA_VERSION {
+    check_known(version, newest)
+}
+
+fn check_known(version: u32, newest: u32) -> Result<u32, ApiError> {
+    if version > newest {
         return Err(ApiError::Invalid(format!(
-            "dataVersion {version} is unknown: the newest registered migration is {NEWEST_DATA_VERSION}"
+            "dataVersion {version} is unknown: the newest registered migration is {newest}"
         )));
     }
     Ok(version)
+}
+
+/// Writes a new accepted data-migration job, unless the store finds one that answers the
+/// request already (see [`JobStore::start_migration`]). `request` is the kick-off's URL.
+pub async fn start_data_migration(
+    store: &impl JobStore,
+    data_version: u32,
+    request: String,
+) -> Result<Kickoff, StoreError> {
+    let job = AsyncJob::accepted(
+        JobType::DataMigration,
+        data_version,
+        request,
+        &instant::format(instant::now()),
+    );
+    store.start_migration(job).await
+}
+
+/// A kick-off carried by an event (EventBridge `detail`, SQS message body).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventRequest {
+    #[serde(rename = "type")]
+    job_type: String,
+    data_version: Option<u32>,
+}
+
+/// The data version an event asks for: `{"type": "data-migration", "dataVersion": 2}`, or
+/// the same `Parameters` resource the HTTP kick-off takes.
+pub fn event_data_version(request: &serde_json::Value, newest: u32) -> Result<u32, ApiError> {
+    if request.get("resourceType").is_some() {
+        let body = request.to_string();
+        return requested_data_version(&[], body.as_bytes(), Handling::Strict, newest);
+    }
+    let request: EventRequest = serde_json::from_value(request.clone())
+        .map_err(|error| ApiError::Invalid(format!("not a kick-off request: {error}")))?;
+    if JobType::parse(&request.job_type) != Some(JobType::DataMigration) {
+        return Err(ApiError::Invalid(format!(
+            "type {:?} cannot be kicked off (known: data-migration)",
+            request.job_type
+        )));
+    }
+    match request.data_version {
+        Some(0) => Err(ApiError::Invalid("dataVersion must be 1 or more".into())),
+        Some(version) => check_known(version, newest),
+        None => Ok(newest),
+    }
 }
 
 fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, ApiError> {
@@ -94,6 +144,8 @@ mod tests {
 
     use super::*;
 
+    const NEWEST_DATA_VERSION: u32 = 2;
+
     fn version(query: &[(&str, &str)], body: Value) -> Result<u32, ApiError> {
         let query: Vec<(String, String)> = query
             .iter()
@@ -104,7 +156,7 @@ mod tests {
         } else {
             body.to_string().into_bytes()
         };
-        requested_data_version(&query, &body, Handling::Lenient)
+        requested_data_version(&query, &body, Handling::Lenient, NEWEST_DATA_VERSION)
     }
 
     fn parameters(parameter: Value) -> Value {
@@ -166,8 +218,31 @@ mod tests {
     }
 
     #[test]
+    fn events_name_the_type_and_maybe_a_version() {
+        let newest = NEWEST_DATA_VERSION;
+        let plain = json!({"type": "data-migration", "dataVersion": 1});
+        assert_eq!(event_data_version(&plain, newest).unwrap(), 1);
+        let latest = json!({"type": "data-migration"});
+        assert_eq!(event_data_version(&latest, newest).unwrap(), newest);
+        let as_parameters = parameters(json!([{"name": "dataVersion", "valueInteger": 2}]));
+        assert_eq!(event_data_version(&as_parameters, newest).unwrap(), 2);
+        for bad in [
+            json!({"type": "export"}),
+            json!({"dataVersion": 1}),
+            json!({"type": "data-migration", "dataVersion": 0}),
+            json!({"type": "data-migration", "dataVersion": 99}),
+            json!({"type": "data-migration", "dataVersion": "1"}),
+            json!({"type": "data-migration", "extra": true}),
+            json!("data-migration"),
+            json!({"resourceType": "Patient"}),
+        ] {
+            assert!(event_data_version(&bad, newest).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn malformed_json_is_invalid() {
-        let result = requested_data_version(&[], b"{\"resourceType\":", Handling::Lenient);
+        let result = requested_data_version(&[], b"{\"resourceType\":", Handling::Lenient, 2);
         assert!(matches!(result, Err(ApiError::Invalid(_))));
     }
 
@@ -175,9 +250,9 @@ mod tests {
     fn unknown_parameters_are_refused_only_when_strict() {
         let body = parameters(json!([{"name": "other", "valueString": "x"}])).to_string();
         let query = vec![("other".to_owned(), "x".to_owned())];
-        assert!(requested_data_version(&[], body.as_bytes(), Handling::Lenient).is_ok());
-        assert!(requested_data_version(&[], body.as_bytes(), Handling::Strict).is_err());
-        assert!(requested_data_version(&query, b"", Handling::Lenient).is_ok());
-        assert!(requested_data_version(&query, b"", Handling::Strict).is_err());
+        assert!(requested_data_version(&[], body.as_bytes(), Handling::Lenient, 2).is_ok());
+        assert!(requested_data_version(&[], body.as_bytes(), Handling::Strict, 2).is_err());
+        assert!(requested_data_version(&query, b"", Handling::Lenient, 2).is_ok());
+        assert!(requested_data_version(&query, b"", Handling::Strict, 2).is_err());
     }
 }

@@ -5,9 +5,10 @@ use asyncjob::auth::{self, Access};
 use asyncjob::config::Config;
 use asyncjob::error::ApiError;
 use asyncjob::http::{self, CONTENT_LOCATION};
-use asyncjob::kickoff::requested_data_version;
+use asyncjob::kickoff::{requested_data_version, start_data_migration};
 use asyncjob::lambda::answer;
-use asyncjob::model::{AsyncJob, JobType, OperationOutcome, instant};
+use asyncjob::migration::Registry;
+use asyncjob::model::{AsyncJob, OperationOutcome};
 use asyncjob::store::{JobStore, Kickoff};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -43,16 +44,14 @@ async fn kickoff(
             "send the Parameters body as application/fhir+json".into(),
         ));
     }
-    let data_version =
-        requested_data_version(&http::query_pairs(request), body, preferences.handling)?;
+    let data_version = requested_data_version(
+        &http::query_pairs(request),
+        body,
+        preferences.handling,
+        Registry::built_in().newest(),
+    )?;
     let base = http::base_url(request, config)?;
-    let job = AsyncJob::accepted(
-        JobType::DataMigration,
-        data_version,
-        http::request_url(request, &base),
-        &instant::format(instant::now()),
-    );
-    match store.start_migration(job).await? {
+    match start_data_migration(store, data_version, http::request_url(request, &base)).await? {
         Kickoff::Created(job) | Kickoff::Existing(job) => Ok(accepted(&base, &job)),
         Kickoff::Busy(running) => Err(ApiError::Busy {
             message: format!(

@@ -6,12 +6,10 @@ use asyncjob::error::ApiError;
 use asyncjob::http::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
 use asyncjob::lambda::answer;
 use asyncjob::model::{IssueCode, JobStatus, OperationOutcome, instant};
+use asyncjob::runner::state::poll_interval_seconds;
 use asyncjob::store::{JobStore, StoredJob};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-
-/// How long a client should wait between polls of a queued job.
-const QUEUED_RETRY_AFTER_SECONDS: u32 = 5;
 
 pub async fn handle(store: &impl JobStore, config: &Config, request: Request) -> Response<Body> {
     answer("status", status(store, config, &request)).await
@@ -26,23 +24,30 @@ async fn status(
     auth::authorize(request, &config.auth, Access::Read)?;
     let id = http::job_id_in_path(request, 1)?;
     let not_found = || ApiError::NotFound(format!("no job {id} is waiting or finished"));
-    let Some(StoredJob { job, expires_at }) = store.get(&id).await? else {
+    let Some(StoredJob {
+        job,
+        expires_at,
+        run,
+    }) = store.get(&id).await?
+    else {
         return Err(not_found());
     };
-    let (status, wait) = match job.status {
+    let status = match job.status {
         JobStatus::Cancelled => return Err(not_found()),
         JobStatus::Error => return Ok(failure(&job)),
-        JobStatus::Accepted => (StatusCode::ACCEPTED, Some(QUEUED_RETRY_AFTER_SECONDS)),
-        JobStatus::Completed => (StatusCode::OK, None),
+        JobStatus::Accepted => StatusCode::ACCEPTED,
+        JobStatus::Completed => StatusCode::OK,
     };
     if http::if_none_match_hits(request, &http::etag(&job)) {
         return Ok(http::not_modified(&job));
     }
     let mut response = http::fhir_response(status, &job);
     http::set_validators(&mut response, &job);
-    if let Some(seconds) = wait {
-        http::set_header(&mut response, RETRY_AFTER, &seconds.to_string());
-        http::set_header(&mut response, X_PROGRESS, "queued");
+    if status == StatusCode::ACCEPTED {
+        let wait = poll_interval_seconds(run.as_ref(), &job.meta.last_updated);
+        http::set_header(&mut response, RETRY_AFTER, &wait.to_string());
+        let progress = run.map_or_else(|| "queued".to_owned(), |run| run.progress());
+        http::set_header(&mut response, X_PROGRESS, &progress);
     }
     if let Some(at) = expires_at {
         http::set_header(&mut response, EXPIRES, &instant::http_date(at));

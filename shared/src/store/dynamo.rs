@@ -9,14 +9,14 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use time::OffsetDateTime;
 
 use super::record::{self, Item};
 use super::table::{
-    EXPIRES_AT, ID, JOB_ID, META, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
-    VERSION_ID,
+    DATA_VERSION, EXPIRES_AT, ID, JOB_ID, META, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX,
+    TYPE_SORT_KEY, VERSION_ID,
 };
 use super::{
     Cancel, JobStore, Kickoff, Order, Position, SearchPage, SearchQuery, StoreError, StoredJob,
@@ -104,6 +104,14 @@ impl From<StoreError> for WriteError {
     }
 }
 
+fn written(result: Result<(), WriteError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(WriteError::LostRace) => Ok(false),
+        Err(WriteError::Store(error)) => Err(error),
+    }
+}
+
 fn contention() -> StoreError {
     StoreError::Unavailable("the job changed under every attempt to write it".into())
 }
@@ -184,10 +192,7 @@ impl DynamoStore {
         active: (&str, Option<&JobId>),
         version: (&str, Option<&JobId>),
     ) -> Result<(), WriteError> {
-        let item = record::to_item(&StoredJob {
-            job: job.clone(),
-            expires_at: None,
-        })?;
+        let item = record::to_item(&StoredJob::new(job.clone()))?;
         let put_job = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -247,6 +252,115 @@ impl DynamoStore {
             }
             Err(error) => Err(WriteError::Store(store_error(error))),
         }
+    }
+
+    /// Writes `next` over the job if it is still at `expected_version`; `false` when someone
+    /// wrote it first (a cancel, another worker), and nothing was written.
+    pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
+        written(self.replace(expected_version, next).await)
+    }
+
+    /// [`save`](Self::save), and in the same transaction moves the stored data version up to
+    /// `data_version`. `false` when the job changed or the data is at `data_version` or beyond
+    /// already; nothing was written then.
+    pub async fn save_advancing(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        data_version: u32,
+    ) -> Result<bool, StoreError> {
+        let put_job = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record::to_item(next)?))
+            .condition_expression("#meta.#version = :expected")
+            .expression_attribute_names("#meta", META)
+            .expression_attribute_names("#version", VERSION_ID)
+            .expression_attribute_values(":expected", s(expected_version))
+            .build()
+            .expect("table and item are set");
+        let advance = Update::builder()
+            .table_name(&self.table)
+            .key(ID, s(DATA_VERSION_KEY))
+            .update_expression("SET #version = :version")
+            .condition_expression("attribute_not_exists(#version) OR #version < :version")
+            .expression_attribute_names("#version", DATA_VERSION)
+            .expression_attribute_values(":version", AttributeValue::N(data_version.to_string()))
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_job).build())
+            .transact_items(TransactWriteItem::builder().update(advance).build())
+            .send()
+            .await;
+        written(match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Err(WriteError::LostRace)
+            }
+            Err(error) => Err(WriteError::Store(store_error(error))),
+        })
+    }
+
+    /// The data version the stored data has reached; 0 before any migration.
+    pub async fn data_version(&self) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ID, s(DATA_VERSION_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output
+            .item
+            .as_ref()
+            .and_then(|item| item.get(DATA_VERSION)?.as_n().ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at. One Query on
+    /// the status index.
+    pub async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
+        let stream = Stream::Status(JobStatus::Accepted);
+        let condition = stream.key_condition(Order::OldestFirst, None);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(stream.index())
+            .key_condition_expression(condition.expression)
+            .set_expression_attribute_names(Some(condition.names))
+            .set_expression_attribute_values(Some(condition.values))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(store_error)?;
+        let now = instant::now();
+        let mut jobs = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            jobs.extend(record::from_item(item, now)?);
+        }
+        Ok(jobs)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// How long finished jobs stay readable.
+    pub fn retention(&self) -> Duration {
+        self.retention
     }
 
     /// Up to `need` jobs of one stream that come after `after` in `order`.
@@ -495,6 +609,9 @@ impl Stream {
         }
     }
 }
+
+/// The bookkeeping item that holds the stored data version.
+const DATA_VERSION_KEY: &str = "~data-version";
 
 fn active_key(job_type: JobType) -> String {
     format!("~active~{job_type}")

@@ -1,6 +1,6 @@
 //! Where jobs live: the [`JobStore`] trait and its DynamoDB implementation.
 
-mod dynamo;
+pub mod dynamo;
 pub mod record;
 pub mod table;
 
@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 pub use dynamo::{DynamoStore, dynamodb_client, local_client};
 
 use crate::model::{AsyncJob, JobId, JobStatus, JobType, instant};
+use crate::runner::state::RunState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +28,19 @@ pub struct StoredJob {
     pub job: AsyncJob,
     /// When the store will delete the record (finished jobs only).
     pub expires_at: Option<OffsetDateTime>,
+    /// The worker's lease and checkpoint, once a worker has taken the job.
+    pub run: Option<RunState>,
+}
+
+impl StoredJob {
+    /// A job no worker has touched yet.
+    pub fn new(job: AsyncJob) -> Self {
+        Self {
+            job,
+            expires_at: None,
+            run: None,
+        }
+    }
 }
 
 /// What a kick-off came to.

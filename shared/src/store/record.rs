@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::table::{EXPIRES_AT, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY};
+use super::table::{EXPIRES_AT, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY};
 use super::{Position, StoreError, StoredJob};
 use crate::model::{AsyncJob, CodeSet};
 
@@ -30,6 +30,9 @@ pub fn to_item(stored: &StoredJob) -> Result<Item, StoreError> {
     if let Some(expires_at) = stored.expires_at {
         attributes.insert(EXPIRES_AT.into(), expires_at.unix_timestamp().into());
     }
+    if let Some(run) = &stored.run {
+        attributes.insert(RUN.into(), serde_json::to_value(run).map_err(internal)?);
+    }
     serde_dynamo::to_item(attributes).map_err(internal)
 }
 
@@ -44,12 +47,20 @@ pub fn from_item(item: Item, now: OffsetDateTime) -> Result<Option<StoredJob>, S
     if expires_at.is_some_and(|at| at <= now) {
         return Ok(None);
     }
+    let run = match attributes.remove(RUN) {
+        Some(run) => Some(serde_json::from_value(run).map_err(internal)?),
+        None => None,
+    };
     for name in STORE_ONLY_ATTRIBUTES {
         attributes.remove(*name);
     }
     attributes.insert("resourceType".into(), "AsyncJob".into());
     let job: AsyncJob = serde_json::from_value(Value::Object(attributes)).map_err(internal)?;
-    Ok(Some(StoredJob { job, expires_at }))
+    Ok(Some(StoredJob {
+        job,
+        expires_at,
+        run,
+    }))
 }
 
 /// The `type-index` sort key: status first, so one status of one type is one key range.
@@ -68,6 +79,7 @@ mod tests {
 
     use super::*;
     use crate::model::{JobStatus, JobType};
+    use crate::runner::state::RunState;
 
     fn stored() -> StoredJob {
         let mut job = AsyncJob::accepted(
@@ -83,6 +95,11 @@ mod tests {
         StoredJob {
             job,
             expires_at: Some(datetime!(2026-12-27 12:00:00 UTC)),
+            run: Some(RunState {
+                attempts: 1,
+                plan: Some(vec![1, 2]),
+                ..RunState::default()
+            }),
         }
     }
 

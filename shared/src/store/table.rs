@@ -27,6 +27,10 @@ pub const SORT_KEY: &str = "sortKey";
 pub const TYPE_SORT_KEY: &str = "typeSortKey";
 /// Epoch seconds after which DynamoDB's TTL deletes a finished job.
 pub const EXPIRES_AT: &str = "expiresAt";
+/// The worker's lease and checkpoint ([`crate::runner::state::RunState`]).
+pub const RUN: &str = "run";
+/// The data version the stored data has reached, on the `~data-version` item.
+pub const DATA_VERSION: &str = "dataVersion";
 /// The job a bookkeeping item points at.
 pub const JOB_ID: &str = "jobId";
 
@@ -34,7 +38,7 @@ pub const STATUS_INDEX: &str = "status-index";
 pub const TYPE_INDEX: &str = "type-index";
 
 /// Attributes the store adds to a job item; they are not part of the resource.
-pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT];
+pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT, RUN];
 
 /// Creates the table (with its indexes, stream and TTL) unless it exists. Used by the local
 /// stack and the tests; in AWS the SAM template creates it.

@@ -1,12 +1,12 @@
 use std::collections::BTreeSet;
 
+use asyncjob::migration::Registry;
 use asyncjob::model::JobStatus;
-use asyncjob::store::{JobStore, Kickoff};
 use asyncjob_tests::{ApiRequest, BASE, TestEnv};
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::support::{job, seeded};
+use crate::support::seeded;
 
 fn kick_off() -> ApiRequest {
     ApiRequest::post("/$data-migration").prefer_async()
@@ -31,7 +31,8 @@ async fn kick_off_accepts_and_points_at_the_status() {
         .unwrap();
     let job = env.job(id).await.unwrap().job;
     assert_eq!(job.status, JobStatus::Accepted);
-    assert_eq!(job.data_version, Some(1));
+    // No version asked: the newest registered one.
+    assert_eq!(job.data_version, Some(Registry::built_in().newest()));
     assert_eq!(job.job_type.unwrap().to_string(), "data-migration");
     assert_eq!(job.request, format!("{BASE}/$data-migration"));
     assert_eq!(job.meta.version_id, "1");
@@ -139,7 +140,9 @@ async fn a_completed_version_is_not_run_again() {
     done.job.status = JobStatus::Completed;
     env.put(&done).await;
 
-    let again = env.send(kick_off()).await;
+    let again = env
+        .send(ApiRequest::post("/$data-migration?dataVersion=1").prefer_async())
+        .await;
     assert_eq!(again.status, 202);
     assert!(
         again
@@ -173,41 +176,21 @@ async fn after_a_cancel_or_a_failure_a_kick_off_is_a_retry() {
 #[tokio::test]
 async fn another_version_waits_while_one_runs() {
     let env = TestEnv::start().await;
-    // A migration to version 2 was started by an earlier release of the service.
-    let running = job(JobStatus::Accepted, 2, 5);
-    assert!(matches!(
-        env.store
-            .start_migration(running.job.clone())
-            .await
-            .unwrap(),
-        Kickoff::Created(_)
-    ));
+    let running = env.kick_off(2).await;
 
-    let answer = env.send(kick_off()).await;
+    let version_1 = || ApiRequest::post("/$data-migration?dataVersion=1").prefer_async();
+    let answer = env.send(version_1()).await;
     answer.assert_outcome(429, "throttled");
-    assert!(
-        answer
-            .header("retry-after")
-            .unwrap()
-            .parse::<u32>()
-            .unwrap()
-            > 0
-    );
-    assert!(
-        answer.body["issue"][0]["diagnostics"]
-            .as_str()
-            .unwrap()
-            .contains(running.job.id.as_str())
-    );
-    assert_eq!(env.job_ids().await, vec![running.job.id.to_string()]);
+    let wait: u32 = answer.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait > 0);
+    let diagnostics = answer.body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains(running.id.as_str()), "{diagnostics}");
+    assert_eq!(env.job_ids().await, vec![running.id.to_string()]);
 
     // Once it is cancelled, the other version may start.
-    env.send(ApiRequest::delete(&format!(
-        "/job/{}/status",
-        running.job.id
-    )))
-    .await;
-    assert_eq!(env.send(kick_off()).await.status, 202);
+    let cancel = ApiRequest::delete(&format!("/job/{}/status", running.id));
+    assert_eq!(env.send(cancel).await.status, 202);
+    assert_eq!(env.send(version_1()).await.status, 202);
 }
 
 #[tokio::test]

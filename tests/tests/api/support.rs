@@ -34,7 +34,11 @@ pub fn job(status: JobStatus, data_version: u32, seconds_ago: i64) -> StoredJob 
             ]}),
         )]));
     }
-    StoredJob { job, expires_at }
+    StoredJob {
+        job,
+        expires_at,
+        run: None,
+    }
 }
 
 pub async fn seeded(env: &TestEnv, status: JobStatus, data_version: u32) -> AsyncJob {

@@ -1,0 +1,126 @@
+//! Version 2: jobs whose index keys are missing or in an older layout get them rewritten,
+//! so every search finds them again.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::{Migration, MigrationContext, Step, s, scan_page, text};
+use crate::model::{AsyncJob, CodeSet, instant};
+use crate::store::dynamo::store_error;
+use crate::store::record::{self, Item};
+use crate::store::table::{ID, META, SORT_KEY, STATUS, TYPE_SORT_KEY, VERSION_ID};
+use crate::store::{Position, StoreError};
+
+/// Writes in flight at once within a page.
+const CONCURRENCY: usize = 16;
+
+pub struct RewriteIndexKeys;
+
+impl Migration for RewriteIndexKeys {
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn name(&self) -> &'static str {
+        "rewrite-index-keys"
+    }
+
+    fn step<'a>(
+        &'a self,
+        context: &'a MigrationContext<'a>,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Step, StoreError>> {
+        Box::pin(async move {
+            let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
+            let items_scanned = items.len() as u64;
+            let stale: Vec<(AsyncJob, Keys)> = items.into_iter().filter_map(stale_keys).collect();
+            let items_changed = stream::iter(stale)
+                .map(|(job, keys)| rewrite(context, job, keys))
+                .buffer_unordered(CONCURRENCY)
+                .try_fold(
+                    0,
+                    |count, changed| async move { Ok(count + u64::from(changed)) },
+                )
+                .await?;
+            Ok(Step {
+                items_scanned,
+                items_changed,
+                next,
+            })
+        })
+    }
+}
+
+struct Keys {
+    sort_key: String,
+    type_sort_key: Option<String>,
+}
+
+/// The job in `item` and the keys it should have, when they differ from what it has.
+/// Items that are not jobs (bookkeeping) have no status and are left alone.
+fn stale_keys(item: Item) -> Option<(AsyncJob, Keys)> {
+    text(&item, STATUS)?;
+    let has = (
+        text(&item, SORT_KEY).map(str::to_owned),
+        text(&item, TYPE_SORT_KEY).map(str::to_owned),
+    );
+    let id = text(&item, ID).unwrap_or_default().to_owned();
+    let stored = match record::from_item(item, instant::now()) {
+        Ok(stored) => stored?,
+        Err(error) => {
+            tracing::warn!(id, %error, "not a readable job; left as it is");
+            return None;
+        }
+    };
+    let position = Position::of(&stored.job);
+    let keys = Keys {
+        type_sort_key: stored
+            .job
+            .job_type
+            .map(|_| record::type_sort_key(stored.job.status.code(), position.as_str())),
+        sort_key: position.as_str().to_owned(),
+    };
+    let wanted = (Some(keys.sort_key.clone()), keys.type_sort_key.clone());
+    (has != wanted).then_some((stored.job, keys))
+}
+
+/// `false` when the job changed meanwhile; whoever changed it wrote current keys.
+async fn rewrite(
+    context: &MigrationContext<'_>,
+    job: AsyncJob,
+    keys: Keys,
+) -> Result<bool, StoreError> {
+    let update = match keys.type_sort_key {
+        Some(_) => "SET #sort = :sort, #typeSort = :typeSort",
+        None => "SET #sort = :sort REMOVE #typeSort",
+    };
+    let mut request = context
+        .client
+        .update_item()
+        .table_name(context.jobs_table)
+        .key(ID, s(job.id.as_str()))
+        .update_expression(update)
+        .condition_expression("#meta.#version = :version")
+        .expression_attribute_names("#sort", SORT_KEY)
+        .expression_attribute_names("#typeSort", TYPE_SORT_KEY)
+        .expression_attribute_names("#meta", META)
+        .expression_attribute_names("#version", VERSION_ID)
+        .expression_attribute_values(":sort", s(keys.sort_key))
+        .expression_attribute_values(":version", s(job.meta.version_id));
+    if let Some(type_sort_key) = keys.type_sort_key {
+        request =
+            request.expression_attribute_values(":typeSort", AttributeValue::S(type_sort_key));
+    }
+    match request.send().await {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(store_error(error)),
+    }
+}

@@ -1,0 +1,151 @@
+//! What the worker keeps in a job's item while it runs it: the lease, the plan, and the
+//! checkpoint it resumes from.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::model::instant;
+
+/// Who runs the job, and until when; an expired lease may be taken over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at_ms: i64,
+}
+
+/// One migration the job applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationReport {
+    pub version: u32,
+    pub name: String,
+    pub items_scanned: u64,
+    pub items_changed: u64,
+    pub duration_ms: u64,
+}
+
+/// The migration under way: where its next page starts and what it did so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationProgress {
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub items_scanned: u64,
+    pub items_changed: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// Runs since the last checkpoint; a job that keeps failing before it can checkpoint
+    /// is given up after a bounded number.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The versions this job applies, in order, fixed when it first starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<u32>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied: Vec<MigrationReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<MigrationProgress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl RunState {
+    pub fn is_leased_at(&self, now: OffsetDateTime) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|lease| lease.expires_at_ms > millis(now))
+    }
+
+    /// `X-Progress`: `queued`, or `migration 2/3: 4000 items`.
+    pub fn progress(&self) -> String {
+        let Some(plan) = &self.plan else {
+            return "queued".to_owned();
+        };
+        let position = self.applied.len() + 1;
+        match &self.current {
+            _ if position > plan.len() => format!("finishing: {} migrations applied", plan.len()),
+            Some(current) => format!(
+                "migration {position}/{}: {} items",
+                plan.len(),
+                current.items_scanned
+            ),
+            None => format!("migration {position}/{}: starting", plan.len()),
+        }
+    }
+}
+
+pub fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Seconds a poller should wait: short while the job moves, longer while it is queued or
+/// its worker has gone quiet.
+pub fn poll_interval_seconds(run: Option<&RunState>, last_updated: &str) -> u32 {
+    let now = instant::now();
+    let moving = run.is_some_and(|run| run.is_leased_at(now))
+        && instant::parse(last_updated).is_some_and(|at| now - at < time::Duration::seconds(10));
+    match run {
+        _ if moving => 1,
+        Some(run) if run.plan.is_some() => 3,
+        _ => 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_like_the_spec() {
+        let mut run = RunState::default();
+        assert_eq!(run.progress(), "queued");
+        run.plan = Some(vec![1, 2, 3]);
+        assert_eq!(run.progress(), "migration 1/3: starting");
+        run.applied.push(MigrationReport {
+            version: 1,
+            name: "a".into(),
+            items_scanned: 10,
+            items_changed: 1,
+            duration_ms: 5,
+        });
+        run.current = Some(MigrationProgress {
+            version: 2,
+            cursor: Some("x".into()),
+            items_scanned: 4000,
+            items_changed: 12,
+            duration_ms: 50,
+        });
+        assert_eq!(run.progress(), "migration 2/3: 4000 items");
+        run.plan = Some(vec![1]);
+        run.current = None;
+        assert_eq!(run.progress(), "finishing: 1 migrations applied");
+    }
+
+    #[test]
+    fn polls_are_quick_only_while_the_job_moves() {
+        let now = instant::now();
+        let fresh = instant::format(now);
+        assert_eq!(poll_interval_seconds(None, &fresh), 5);
+        let mut run = RunState {
+            plan: Some(vec![1]),
+            lease: Some(Lease {
+                owner: "w".into(),
+                expires_at_ms: millis(now) + 60_000,
+            }),
+            ..RunState::default()
+        };
+        assert_eq!(poll_interval_seconds(Some(&run), &fresh), 1);
+        let stale = instant::format(now - time::Duration::minutes(5));
+        assert_eq!(poll_interval_seconds(Some(&run), &stale), 3);
+        run.lease = None;
+        assert_eq!(poll_interval_seconds(Some(&run), &fresh), 3);
+    }
+}
