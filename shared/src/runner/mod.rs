@@ -221,7 +221,7 @@ impl<'a> Runner<'a> {
         }
         Ok(
             if self.store.save(&current.job.meta.version_id, &next).await? {
-                Claim::Running(next)
+                Claim::Running(Box::new(next))
             } else {
                 Claim::Ended(RunOutcome::NotRunnable)
             },
