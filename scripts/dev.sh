@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local stack: the embedded engine on 127.0.0.1:8000 and every function behind
-# `cargo lambda watch` on 127.0.0.1:9000. Ctrl-C stops both.
+# The local stack: the embedded engine on 127.0.0.1:8000, every HTTP function behind
+# `cargo lambda watch` on 127.0.0.1:9000, and the worker's sweeper every second.
+# Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ source local/dev.env
 set +a
 export PATH="$PWD/.venv/bin:$PATH"
 
-cargo build --bin dev-engine --bin kickoff --bin status --bin cancel --bin search
+cargo build --bin dev-engine --bin dev-sweeper --bin kickoff --bin status --bin cancel --bin search
 
 pids=()
 stop() {
@@ -26,6 +27,9 @@ for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/8000) 2>/dev/null && break
     sleep 0.1
 done
+
+target/debug/dev-sweeper &
+pids+=($!)
 
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000 --env-file local/dev.env &
 pids+=($!)

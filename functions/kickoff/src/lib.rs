@@ -1,5 +1,7 @@
 //! `POST /$data-migration`: starts a data migration and answers `202 Accepted` with where
-//! to poll.
+//! to poll. [`events`] starts the same jobs from SQS and EventBridge.
+
+pub mod events;
 
 use asyncjob::auth::{self, Access};
 use asyncjob::config::Config;

@@ -11,7 +11,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    ProjectionType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
 
@@ -40,8 +40,10 @@ pub const TYPE_INDEX: &str = "type-index";
 /// Attributes the store adds to a job item; they are not part of the resource.
 pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT, RUN];
 
-/// Creates the table (with its indexes, stream and TTL) unless it exists. Used by the local
-/// stack and the tests; in AWS the SAM template creates it.
+/// Creates the table (with its indexes and TTL) unless it exists. Used by the local stack and
+/// the tests; in AWS the SAM template creates it, with the stream that triggers the worker.
+/// Locally the sweeper does the stream's job, and the embedded engine's stream bookkeeping
+/// would slow every write as the table grows, so no stream is created here.
 pub async fn ensure_table(client: &Client, table_name: &str) -> Result<(), StoreError> {
     match client.describe_table().table_name(table_name).send().await {
         Ok(_) => return Ok(()),
@@ -64,13 +66,6 @@ pub async fn ensure_table(client: &Client, table_name: &str) -> Result<(), Store
         .key_schema(key(ID, KeyType::Hash))
         .global_secondary_indexes(index(STATUS_INDEX, STATUS, SORT_KEY))
         .global_secondary_indexes(index(TYPE_INDEX, TYPE, TYPE_SORT_KEY))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?,
-        )
         .send()
         .await;
     match created {

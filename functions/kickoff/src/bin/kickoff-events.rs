@@ -1,0 +1,15 @@
+use lambda_http::Error;
+use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let (store, _config) = asyncjob::lambda::init().await?;
+    let store = &store;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        kickoff::events::handle_event(store, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}
