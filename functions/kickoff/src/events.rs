@@ -22,9 +22,11 @@ pub async fn handle_event(store: &impl JobStore, payload: Value) -> Result<Value
         .map_err(|error| ApiError::Invalid(format!("not an SQS or EventBridge event: {error}")))?;
     let source = format!("urn:asyncjob:eventbridge:{}", event.id.unwrap_or_default());
     // An error makes Lambda retry the event, then hand it to the dead-letter queue.
-    let job = kick_off(store, &event.detail, source).await.inspect_err(|error| {
-        tracing::error!(%error, "EventBridge kick-off refused");
-    })?;
+    let job = kick_off(store, &event.detail, source)
+        .await
+        .inspect_err(|error| {
+            tracing::error!(%error, "EventBridge kick-off refused");
+        })?;
     Ok(json!({ "jobId": job.id }))
 }
 

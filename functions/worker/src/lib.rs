@@ -28,8 +28,9 @@ pub async fn handle(
 ) -> Result<Value, StoreError> {
     let runner = Runner::new(store, registry, settings, invocation.owner);
     if invocation.payload.get("Records").is_some() {
-        let event: StreamEvent = serde_json::from_value(invocation.payload)
-            .map_err(|error| StoreError::Internal(format!("not a DynamoDB stream event: {error}")))?;
+        let event: StreamEvent = serde_json::from_value(invocation.payload).map_err(|error| {
+            StoreError::Internal(format!("not a DynamoDB stream event: {error}"))
+        })?;
         let response = run_stream(&runner, event, invocation.deadline).await;
         Ok(serde_json::to_value(response).expect("a batch response serializes"))
     } else {
@@ -45,7 +46,11 @@ pub async fn handle(
 /// Runs the new accepted jobs of a stream batch. A record whose run failed on the store is
 /// reported back, so Lambda retries from it; jobs whose migration failed are retried by the
 /// sweeper instead, so they never hold up the stream.
-async fn run_stream(runner: &Runner<'_>, event: StreamEvent, deadline: Instant) -> DynamoDbEventResponse {
+async fn run_stream(
+    runner: &Runner<'_>,
+    event: StreamEvent,
+    deadline: Instant,
+) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in event.records {
         let Some(id) = accepted_job(&record) else {

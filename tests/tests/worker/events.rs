@@ -1,0 +1,180 @@
+use std::time::{Duration, Instant};
+
+use asyncjob::migration::Registry;
+use asyncjob::model::JobStatus;
+use asyncjob_tests::TestEnv;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use worker::Invocation;
+
+use crate::support::settings;
+
+fn sqs_event(messages: &[(&str, &str)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": "handle", "body": body,
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kickoff",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|failure| failure["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn twenty_duplicate_deliveries_create_one_job() {
+    let env = TestEnv::start().await;
+    let body = r#"{"type": "data-migration", "dataVersion": 2}"#;
+    let deliveries =
+        (0..20).map(|_| kickoff::events::handle_event(&env.store, sqs_event(&[("m-1", body)])));
+    for response in join_all(deliveries).await {
+        assert!(failures(&response.unwrap()).is_empty());
+    }
+    let ids = env.job_ids().await;
+    assert_eq!(ids.len(), 1);
+    let job = env.job(&ids[0]).await.unwrap().job;
+    assert_eq!(job.data_version, Some(2));
+    assert_eq!(job.request, "urn:asyncjob:sqs:m-1");
+}
+
+#[tokio::test]
+async fn bad_messages_are_batch_item_failures_and_good_ones_still_start() {
+    let env = TestEnv::start().await;
+    let response = kickoff::events::handle_event(
+        &env.store,
+        sqs_event(&[
+            ("bad-json", "{not json"),
+            ("bad-type", r#"{"type": "export"}"#),
+            (
+                "bad-version",
+                r#"{"type": "data-migration", "dataVersion": 99}"#,
+            ),
+            ("good", r#"{"type": "data-migration", "dataVersion": 1}"#),
+            ("busy", r#"{"type": "data-migration", "dataVersion": 2}"#),
+        ]),
+    )
+    .await
+    .unwrap();
+    // "busy" asks for another version while version 1 runs: SQS delivers it again later.
+    assert_eq!(
+        failures(&response),
+        vec!["bad-json", "bad-type", "bad-version", "busy"]
+    );
+    assert_eq!(env.job_ids().await.len(), 1);
+}
+
+#[tokio::test]
+async fn eventbridge_events_start_jobs_and_refuse_bad_ones() {
+    let env = TestEnv::start().await;
+    let event = |detail: Value| {
+        json!({
+            "version": "0", "id": "e-1", "detail-type": "Start data migration",
+            "source": "my.app", "account": "123456789012", "time": "2026-11-27T12:00:00Z",
+            "region": "us-east-1", "resources": [], "detail": detail
+        })
+    };
+    let started =
+        kickoff::events::handle_event(&env.store, event(json!({"type": "data-migration"})))
+            .await
+            .unwrap();
+    let id = started["jobId"].as_str().unwrap();
+    assert_eq!(
+        env.job(id).await.unwrap().job.request,
+        "urn:asyncjob:eventbridge:e-1"
+    );
+    let refused = kickoff::events::handle_event(
+        &env.store,
+        event(json!({"type": "data-migration", "dataVersion": 0})),
+    )
+    .await;
+    assert!(refused.is_err());
+    assert!(
+        kickoff::events::handle_event(&env.store, json!({"hello": "world"}))
+            .await
+            .is_err()
+    );
+    assert_eq!(env.job_ids().await.len(), 1);
+}
+
+fn stream_event(records: &[(&str, &str, &str)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence, id, status)| {
+            json!({
+                "eventID": sequence, "eventName": "INSERT", "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/jobs/stream/x",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1_790_000_000.0,
+                    "Keys": {"id": {"S": id}},
+                    "NewImage": {"id": {"S": id}, "status": {"S": status}},
+                    "SequenceNumber": sequence, "SizeBytes": 100,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                }
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn the_stream_runs_new_accepted_jobs() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(2).await;
+    let settings = settings();
+    let payload = stream_event(&[
+        ("1", job.id.as_str(), "accepted"),
+        ("2", "0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a", "accepted"),
+        ("3", "~active~data-migration", "whatever"),
+    ]);
+    let invocation = Invocation {
+        payload,
+        deadline: Instant::now() + Duration::from_secs(60),
+        owner: "request-1",
+    };
+    let response = worker::handle(&env.store, &settings, Registry::built_in(), invocation)
+        .await
+        .unwrap();
+    assert!(failures(&response).is_empty());
+    assert_eq!(
+        env.job(job.id.as_str()).await.unwrap().job.status,
+        JobStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn the_schedule_sweeps_jobs_nobody_runs() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(2).await;
+    let settings = settings();
+    let tick = json!({
+        "version": "0", "id": "t-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {}
+    });
+    let invocation = Invocation {
+        payload: tick,
+        deadline: Instant::now() + Duration::from_secs(60),
+        owner: "request-2",
+    };
+    let response = worker::handle(&env.store, &settings, Registry::built_in(), invocation)
+        .await
+        .unwrap();
+    assert_eq!(response["jobsRun"], 1);
+    assert_eq!(
+        env.job(job.id.as_str()).await.unwrap().job.status,
+        JobStatus::Completed
+    );
+}

@@ -1,0 +1,389 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use asyncjob::migration::Registry;
+use asyncjob::model::JobStatus;
+use asyncjob::runner::{RunOutcome, Runner};
+use asyncjob::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_tests::{ApiRequest, TestEnv};
+use serde_json::{Value, json};
+
+use crate::support::{Broken, far_deadline, legacy_jobs, pausing_registry, put_items, settings};
+
+fn status_of(id: &impl std::fmt::Display) -> ApiRequest {
+    ApiRequest::get(&format!("/job/{id}/status"))
+}
+
+/// What the migrations write on each legacy job: its TTL and index keys.
+async fn migrated_attributes(
+    env: &TestEnv,
+    legacy: &[asyncjob::store::record::Item],
+) -> BTreeMap<String, Vec<Option<String>>> {
+    let mut found = BTreeMap::new();
+    for item in legacy {
+        let id = item["id"].as_s().unwrap();
+        let now = env.raw_item(id).await.unwrap();
+        let attribute = |name: &str| {
+            now.get(name)
+                .map(|value| value.as_s().or(value.as_n()).unwrap().clone())
+        };
+        found.insert(
+            id.clone(),
+            vec![
+                attribute(EXPIRES_AT),
+                attribute(SORT_KEY),
+                attribute(TYPE_SORT_KEY),
+            ],
+        );
+    }
+    found
+}
+
+fn migration_parts(output: &Value) -> Vec<Value> {
+    output["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "migration")
+        .cloned()
+        .collect()
+}
+
+fn part(migration: &Value, name: &str) -> Value {
+    migration["part"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| {
+            p.get("valueInteger")
+                .or(p.get("valueString"))
+                .unwrap()
+                .clone()
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_runs_to_completed_with_what_each_migration_did() {
+    let env = TestEnv::start().await;
+    let legacy = legacy_jobs(35);
+    put_items(&env, &legacy).await;
+    // Written before the indexes knew them: no search finds them yet.
+    let before = env
+        .send(ApiRequest::get(
+            "/AsyncJob?_total=accurate&status=completed,error,cancelled",
+        ))
+        .await;
+    assert_eq!(before.body["total"], 0);
+
+    let job = env.kick_off(2).await;
+    let settings = settings();
+    let runner = Runner::new(&env.store, Registry::built_in(), &settings, "worker-1");
+    assert_eq!(
+        runner.run(&job.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+
+    let answer = env.send(status_of(&job.id)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body["transactionTime"].is_string());
+    assert!(answer.header("expires").is_some());
+    let output = &answer.body["output"];
+    assert_eq!(
+        output["parameter"][0],
+        json!({"name": "dataVersion", "valueInteger": 2})
+    );
+    let migrations = migration_parts(output);
+    assert_eq!(migrations.len(), 2);
+    for (migration, (version, name)) in migrations
+        .iter()
+        .zip([(1, "expire-finished-jobs"), (2, "rewrite-index-keys")])
+    {
+        assert_eq!(part(migration, "version"), version);
+        assert_eq!(part(migration, "name"), name);
+        assert!(part(migration, "itemsScanned").as_u64().unwrap() >= 35);
+        assert_eq!(part(migration, "itemsChanged"), 35);
+        assert!(part(migration, "durationMs").as_u64().is_some());
+    }
+    assert_eq!(env.store.data_version().await.unwrap(), 2);
+
+    // Every legacy job has its TTL and is found again.
+    for values in migrated_attributes(&env, &legacy).await.values() {
+        assert!(values.iter().all(Option::is_some), "{values:?}");
+    }
+    let after = env
+        .send(ApiRequest::get(
+            "/AsyncJob?_total=accurate&status=completed,error,cancelled",
+        ))
+        .await;
+    assert_eq!(
+        after.body["total"], 36,
+        "35 legacy jobs and the migration job"
+    );
+}
+
+#[tokio::test]
+async fn a_version_already_reached_completes_at_once() {
+    let env = TestEnv::start().await;
+    let settings = settings();
+    let runner = Runner::new(&env.store, Registry::built_in(), &settings, "worker-1");
+    let first = env.kick_off(2).await;
+    assert_eq!(
+        runner.run(&first.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+
+    let lower = env.kick_off(1).await;
+    assert_ne!(lower.id, first.id);
+    assert_eq!(
+        runner.run(&lower.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+    let answer = env.send(status_of(&lower.id)).await;
+    assert_eq!(answer.status, 200);
+    assert!(migration_parts(&answer.body["output"]).is_empty());
+    // The data version never goes back.
+    assert_eq!(answer.body["output"]["parameter"][0]["valueInteger"], 2);
+    assert_eq!(env.store.data_version().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn progress_is_visible_while_the_job_runs() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(35)).await;
+    let job = env.kick_off(2).await;
+    let paused = pausing_registry(2);
+    let settings = settings();
+    let runner = Runner::new(&env.store, &paused.registry, &settings, "worker-1");
+
+    let watch = async {
+        paused.paused.notified().await;
+        let answer = env.send(status_of(&job.id)).await;
+        paused.resume.notify_one();
+        answer
+    };
+    let (outcome, mid_run) = tokio::join!(runner.run(&job.id, far_deadline()), watch);
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    assert_eq!(mid_run.status, 202);
+    // The first page is checkpointed; the second is in flight.
+    assert_eq!(
+        mid_run.header("x-progress"),
+        Some("migration 1/2: 10 items")
+    );
+    assert_eq!(mid_run.header("retry-after"), Some("1"));
+    assert!(mid_run.body["transactionTime"].is_string());
+}
+
+#[tokio::test]
+async fn a_cancel_stops_the_run_at_the_next_checkpoint() {
+    let env = TestEnv::start().await;
+    let legacy = legacy_jobs(60);
+    put_items(&env, &legacy).await;
+    let job = env.kick_off(2).await;
+    let paused = pausing_registry(2);
+    let settings = settings();
+    let runner = Runner::new(&env.store, &paused.registry, &settings, "worker-1");
+
+    let cancel = async {
+        paused.paused.notified().await;
+        let answer = env
+            .send(ApiRequest::delete(&format!("/job/{}/status", job.id)))
+            .await;
+        paused.resume.notify_one();
+        answer
+    };
+    let (outcome, cancelled) = tokio::join!(runner.run(&job.id, far_deadline()), cancel);
+    assert_eq!(cancelled.status, 202);
+    assert_eq!(outcome.unwrap(), RunOutcome::Cancelled);
+    assert_eq!(
+        paused.pages.load(Ordering::SeqCst),
+        2,
+        "no page after the cancel"
+    );
+
+    let expired = |attributes: &BTreeMap<String, Vec<Option<String>>>| {
+        attributes
+            .values()
+            .filter(|values| values[0].is_some())
+            .count()
+    };
+    let touched = expired(&migrated_attributes(&env, &legacy).await);
+    assert!(
+        (1..=20).contains(&touched),
+        "{touched} items changed in two pages of 10"
+    );
+
+    // Nothing brings it back: the sweeper leaves it, and it stays cancelled.
+    let sweeper = Runner::new(&env.store, Registry::built_in(), &settings, "sweeper");
+    assert!(sweeper.sweep(far_deadline()).await.unwrap().is_empty());
+    let stored = env.job(job.id.as_str()).await.unwrap();
+    assert_eq!(stored.job.status, JobStatus::Cancelled);
+    assert!(stored.job.output.is_none());
+    assert_eq!(expired(&migrated_attributes(&env, &legacy).await), touched);
+}
+
+#[tokio::test]
+async fn a_dead_worker_is_resumed_by_the_sweeper_with_the_same_result() {
+    let legacy = legacy_jobs(45);
+    let settings = settings();
+
+    let uninterrupted = TestEnv::start().await;
+    put_items(&uninterrupted, &legacy).await;
+    let job = uninterrupted.kick_off(2).await;
+    let runner = Runner::new(
+        &uninterrupted.store,
+        Registry::built_in(),
+        &settings,
+        "worker-1",
+    );
+    assert_eq!(
+        runner.run(&job.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+
+    let crashed = TestEnv::start().await;
+    put_items(&crashed, &legacy).await;
+    let job = crashed.kick_off(2).await;
+    let paused = pausing_registry(3);
+    let dying = Runner::new(&crashed.store, &paused.registry, &settings, "worker-1");
+    tokio::select! {
+        outcome = dying.run(&job.id, far_deadline()) => panic!("the run should pause, not end: {outcome:?}"),
+        // Dropping the run mid-page is the crash.
+        _ = paused.paused.notified() => {}
+    }
+    let sweeper = Runner::new(&crashed.store, Registry::built_in(), &settings, "sweeper");
+    assert!(
+        sweeper.sweep(far_deadline()).await.unwrap().is_empty(),
+        "the lease still holds"
+    );
+    tokio::time::sleep(settings.lease + Duration::from_millis(100)).await;
+    let outcomes = sweeper.sweep(far_deadline()).await.unwrap();
+    assert_eq!(outcomes, vec![(job.id.clone(), RunOutcome::Completed)]);
+
+    assert_eq!(
+        migrated_attributes(&crashed, &legacy).await,
+        migrated_attributes(&uninterrupted, &legacy).await
+    );
+    assert_eq!(crashed.store.data_version().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn two_workers_never_both_run_a_job() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(30)).await;
+    let job = env.kick_off(2).await;
+    let settings = settings();
+    let (first, second) = (pausing_registry(usize::MAX), pausing_registry(usize::MAX));
+    let a = Runner::new(&env.store, &first.registry, &settings, "worker-a");
+    let b = Runner::new(&env.store, &second.registry, &settings, "worker-b");
+
+    let (outcome_a, outcome_b) = tokio::join!(
+        a.run(&job.id, far_deadline()),
+        b.run(&job.id, far_deadline())
+    );
+    let mut outcomes = [outcome_a.unwrap(), outcome_b.unwrap()];
+    outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
+    assert_eq!(outcomes, [RunOutcome::Completed, RunOutcome::NotRunnable]);
+    let pages = [
+        first.pages.load(Ordering::SeqCst),
+        second.pages.load(Ordering::SeqCst),
+    ];
+    assert!(pages.contains(&0), "both workers migrated pages: {pages:?}");
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_writes_nothing_more() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(30)).await;
+    let job = env.kick_off(2).await;
+    let settings = settings();
+    let slow = pausing_registry(1);
+    let a = Runner::new(&env.store, &slow.registry, &settings, "worker-a");
+    let b = Runner::new(&env.store, Registry::built_in(), &settings, "worker-b");
+
+    let take_over = async {
+        slow.paused.notified().await;
+        tokio::time::sleep(settings.lease + Duration::from_millis(100)).await;
+        let outcome = b.run(&job.id, far_deadline()).await.unwrap();
+        slow.resume.notify_one();
+        outcome
+    };
+    let (outcome_a, outcome_b) = tokio::join!(a.run(&job.id, far_deadline()), take_over);
+    assert_eq!(outcome_b, RunOutcome::Completed);
+    assert_eq!(outcome_a.unwrap(), RunOutcome::NotRunnable);
+    assert_eq!(slow.pages.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        env.job(job.id.as_str()).await.unwrap().job.status,
+        JobStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_run_stops_before_its_deadline_and_the_next_resumes() {
+    let env = TestEnv::start().await;
+    let legacy = legacy_jobs(35);
+    put_items(&env, &legacy).await;
+    let job = env.kick_off(2).await;
+    let settings = settings();
+    let paused = pausing_registry(2);
+    let runner = Runner::new(&env.store, &paused.registry, &settings, "worker-1");
+
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let late = async {
+        paused.paused.notified().await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        paused.resume.notify_one();
+    };
+    let (outcome, ()) = tokio::join!(runner.run(&job.id, deadline), late);
+    assert_eq!(outcome.unwrap(), RunOutcome::Yielded);
+    let stored = env.job(job.id.as_str()).await.unwrap();
+    let run = stored.run.unwrap();
+    assert!(run.lease.is_none(), "a yielding run lets go of its lease");
+    assert_eq!(run.progress(), "migration 1/2: 20 items");
+
+    assert_eq!(
+        runner.run(&job.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+    let output = env.job(job.id.as_str()).await.unwrap().job.output.unwrap();
+    let output = serde_json::to_value(output).unwrap();
+    // Resumed from the checkpoint: every legacy job changed exactly once.
+    assert_eq!(part(&migration_parts(&output)[0], "itemsChanged"), 35);
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_ends_in_error() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let settings = settings();
+    let registry = Registry::new(vec![Box::new(Broken)]).unwrap();
+    let runner = Runner::new(&env.store, &registry, &settings, "worker-1");
+    for _ in 0..settings.max_attempts {
+        let outcome = runner.run(&job.id, far_deadline()).await.unwrap();
+        assert!(
+            matches!(outcome, RunOutcome::Failed(ref reason) if reason.contains("the disk is full")),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            env.job(job.id.as_str()).await.unwrap().job.status,
+            JobStatus::Accepted
+        );
+    }
+    assert_eq!(
+        runner.run(&job.id, far_deadline()).await.unwrap(),
+        RunOutcome::GaveUp
+    );
+
+    let answer = env.send(status_of(&job.id)).await;
+    answer.assert_outcome(500, "exception");
+    let diagnostics = answer.body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains("gave up after 3 attempts")
+            && diagnostics.contains("the disk is full"),
+        "{diagnostics}"
+    );
+    // A failed job frees the way for a retry.
+    assert_ne!(env.kick_off(1).await.id, job.id);
+}

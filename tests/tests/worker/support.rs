@@ -1,0 +1,147 @@
+//! Data for migrations to work on, and a migration wrapper that lets a test step in
+//! between pages.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use asyncjob::migration::{Migration, MigrationContext, Registry, Step};
+use asyncjob::model::{AsyncJob, JobStatus, JobType, instant};
+use asyncjob::runner::RunSettings;
+use asyncjob::store::record::{Item, to_item};
+use asyncjob::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob::store::{StoreError, StoredJob};
+use asyncjob_tests::TestEnv;
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+
+/// Small pages, so a short table still takes several checkpoints; a short lease, so a
+/// dead worker's job is free again quickly.
+pub fn settings() -> RunSettings {
+    RunSettings {
+        lease: Duration::from_millis(300),
+        max_attempts: 3,
+        page_size: 10,
+        stop_before_deadline: Duration::ZERO,
+    }
+}
+
+pub fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(120)
+}
+
+/// `n` finished jobs as an older release wrote them: no TTL, no index keys.
+pub fn legacy_jobs(n: usize) -> Vec<Item> {
+    let statuses = [JobStatus::Completed, JobStatus::Error, JobStatus::Cancelled];
+    (0..n)
+        .map(|i| {
+            let at = instant::format(instant::now() - time::Duration::minutes((n - i) as i64));
+            let mut job = AsyncJob::accepted(JobType::DataMigration, 1, "urn:old".into(), &at);
+            job.status = statuses[i % statuses.len()];
+            let mut item = to_item(&StoredJob::new(job)).unwrap();
+            for missing in [SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT] {
+                item.remove(missing);
+            }
+            item
+        })
+        .collect()
+}
+
+pub async fn put_items(env: &TestEnv, items: &[Item]) {
+    for item in items {
+        env.client
+            .put_item()
+            .table_name(&env.table)
+            .set_item(Some(item.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Wraps a migration: counts its pages and, once `pause_after` pages have been migrated
+/// (before their checkpoint), signals `paused` and waits for `resume`.
+pub struct Pausing<M> {
+    pub inner: M,
+    pub pages: Arc<AtomicUsize>,
+    pub pause_after: usize,
+    pub paused: Arc<Notify>,
+    pub resume: Arc<Notify>,
+}
+
+impl<M: Migration> Migration for Pausing<M> {
+    fn version(&self) -> u32 {
+        self.inner.version()
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn step<'a>(
+        &'a self,
+        context: &'a MigrationContext<'a>,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Step, StoreError>> {
+        Box::pin(async move {
+            let step = self.inner.step(context, cursor).await?;
+            if self.pages.fetch_add(1, Ordering::SeqCst) + 1 == self.pause_after {
+                self.paused.notify_one();
+                self.resume.notified().await;
+            }
+            Ok(step)
+        })
+    }
+}
+
+/// The built-in registry with the first migration pausing after `pause_after` pages.
+pub struct Paused {
+    pub registry: Registry,
+    pub pages: Arc<AtomicUsize>,
+    pub paused: Arc<Notify>,
+    pub resume: Arc<Notify>,
+}
+
+pub fn pausing_registry(pause_after: usize) -> Paused {
+    let pages = Arc::new(AtomicUsize::new(0));
+    let paused = Arc::new(Notify::new());
+    let resume = Arc::new(Notify::new());
+    let registry = Registry::new(vec![
+        Box::new(Pausing {
+            inner: asyncjob::migration::ExpireFinishedJobs,
+            pages: pages.clone(),
+            pause_after,
+            paused: paused.clone(),
+            resume: resume.clone(),
+        }),
+        Box::new(asyncjob::migration::RewriteIndexKeys),
+    ])
+    .unwrap();
+    Paused {
+        registry,
+        pages,
+        paused,
+        resume,
+    }
+}
+
+/// A migration whose every step fails.
+pub struct Broken;
+
+impl Migration for Broken {
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+
+    fn step<'a>(
+        &'a self,
+        _: &'a MigrationContext<'a>,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Step, StoreError>> {
+        Box::pin(async { Err(StoreError::Internal("the disk is full".into())) })
+    }
+}
