@@ -1,9 +1,9 @@
 # The front door: `make dev` runs the service locally, `make test` checks everything.
 
-CARGO_LAMBDA_VERSION := 1.9.2
 VENV := .venv
+CHECKOV_VENV := .venv-checkov
 
-.PHONY: dev seed test fmt lint unit tools
+.PHONY: dev seed build test fmt lint template unit tools
 
 ## Serve the whole API on http://127.0.0.1:9000 with its engine on 127.0.0.1:8000.
 dev: tools
@@ -14,8 +14,13 @@ dev: tools
 seed:
 	set -a && . local/dev.env && set +a && cargo run --quiet --bin dev-seed
 
-## Formatting, lints, unit and integration tests.
-test: fmt lint unit
+## Release bootstraps for AWS (arm64), in target/lambda/<function>/bootstrap.
+build: tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
+		--bin kickoff --bin kickoff-events --bin status --bin cancel --bin search --bin worker
+
+## Formatting, lints, the template checks, unit and integration tests.
+test: fmt lint template unit
 
 fmt:
 	cargo fmt --all -- --check
@@ -23,12 +28,23 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
+template: tools
+	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml --skip-download
+
 unit:
 	cargo nextest run --workspace
 
-## Project-local tools, pinned: cargo-lambda from PyPI in .venv.
-tools: $(VENV)/bin/cargo-lambda
+## Project-local tools, pinned in tools/: cargo-lambda, cfn-lint and schemathesis in .venv,
+## checkov in a venv of its own.
+tools: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/bin/cargo-lambda:
+$(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
+	touch $@
