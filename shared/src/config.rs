@@ -37,6 +37,8 @@ pub struct Config {
     pub retention: Duration,
     /// How the worker runs jobs.
     pub run: RunSettings,
+    /// Key of the MAC that binds a search cursor to its search.
+    pub cursor_key: Vec<u8>,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "asyncjob-jobs";
@@ -95,8 +97,15 @@ impl Config {
             )? as usize,
             stop_before_deadline: defaults.stop_before_deadline,
         };
+        let table_name = setting("ASYNCJOB_TABLE").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
+        // Without a secret, cursors are still bound to their search, but could be forged
+        // by someone who knows the table name; a forged one still reads only that search.
+        let cursor_key = setting("ASYNCJOB_CURSOR_SECRET")
+            .unwrap_or_else(|| format!("asyncjob-cursor:{table_name}"))
+            .into_bytes();
         Ok(Self {
-            table_name: setting("ASYNCJOB_TABLE").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
+            table_name,
+            cursor_key,
             public_base_url: setting("PUBLIC_BASE_URL")
                 .map(|url| url.trim_end_matches('/').to_owned()),
             auth: AuthConfig {

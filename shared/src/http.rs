@@ -264,6 +264,40 @@ mod tests {
         assert_eq!(prefs.handling, Handling::Strict);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_prefer_header_is_read_without_panicking(header in "\\PC{0,80}") {
+            if let Ok(value) = lambda_http::http::HeaderValue::from_str(&header) {
+                let mut request = request(http::Request::builder());
+                request.headers_mut().insert("prefer", value);
+                let _ = preferences(&request);
+            }
+        }
+
+        #[test]
+        fn respond_async_is_found_anywhere_in_the_list(
+            before in proptest::collection::vec("[a-z]{1,8}(=[a-z0-9]{1,5})?", 0..4),
+            after in proptest::collection::vec("[a-z]{1,8}(=[a-z0-9]{1,5})?", 0..4),
+            upper in proptest::bool::ANY,
+        ) {
+            let token = if upper { "RESPOND-ASYNC" } else { "respond-async" };
+            let list = [before, vec![token.to_owned()], after].concat().join(", ");
+            let prefs = preferences(&request(http::Request::builder().header("prefer", list.as_str())));
+            proptest::prop_assert!(prefs.respond_async, "{}", list);
+        }
+
+        #[test]
+        fn any_path_yields_an_id_or_a_400(path in "/[ -~]{0,80}") {
+            if let Ok(uri) = path.parse::<lambda_http::http::Uri>() {
+                let request = request(http::Request::builder().uri(uri));
+                match job_id_in_path(&request, 0) {
+                    Ok(id) => proptest::prop_assert!(JobId::parse(id.as_str()).is_some()),
+                    Err(error) => proptest::prop_assert!(matches!(error, ApiError::Invalid(_))),
+                }
+            }
+        }
+    }
+
     #[test]
     fn ids_are_read_from_the_end_of_the_path() {
         let status = request(http::Request::builder().uri("/prod/job/abc-1.2/status"));

@@ -240,6 +240,67 @@ mod tests {
         }
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-zA-Z]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("resourceType".to_owned()),
+                        Just("parameter".to_owned()),
+                        Just("name".to_owned()),
+                        Just("valueInteger".to_owned()),
+                        Just("type".to_owned()),
+                        Just("dataVersion".to_owned()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..4,
+                )
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_is_a_version_or_a_400(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            match requested_data_version(&[], &body, Handling::Lenient, NEWEST_DATA_VERSION) {
+                Ok(version) => proptest::prop_assert!((1..=NEWEST_DATA_VERSION).contains(&version)),
+                Err(error) => proptest::prop_assert!(matches!(error, ApiError::Invalid(_))),
+            }
+        }
+
+        #[test]
+        fn any_json_body_or_event_is_a_version_or_refused(value in json_value()) {
+            let body = value.to_string();
+            if let Ok(version) = requested_data_version(&[], body.as_bytes(), Handling::Strict, NEWEST_DATA_VERSION) {
+                proptest::prop_assert!((1..=NEWEST_DATA_VERSION).contains(&version));
+            }
+            if let Ok(version) = event_data_version(&value, NEWEST_DATA_VERSION) {
+                proptest::prop_assert!((1..=NEWEST_DATA_VERSION).contains(&version));
+            }
+        }
+
+        #[test]
+        fn every_known_version_round_trips(version in 1..=NEWEST_DATA_VERSION) {
+            let body = parameters(json!([{"name": "dataVersion", "valueInteger": version}]));
+            proptest::prop_assert_eq!(version_of(body), version);
+        }
+    }
+
+    fn version_of(body: Value) -> u32 {
+        version(&[], body).unwrap()
+    }
+
     #[test]
     fn malformed_json_is_invalid() {
         let result = requested_data_version(&[], b"{\"resourceType\":", Handling::Lenient, 2);

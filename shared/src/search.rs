@@ -4,6 +4,8 @@ use std::collections::BTreeSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use crate::error::ApiError;
 use crate::http::Handling;
@@ -20,15 +22,25 @@ const KNOWN: &[&str] = &[
     "type", "status", "_id", "_count", "_sort", "_total", "_cursor",
 ];
 
+/// Bytes of the MAC a cursor carries; enough to make guessing hopeless.
+const CURSOR_MAC_BYTES: usize = 16;
+
 /// A validated search and the parameters that reproduce it (unknown ones left out).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Search {
     pub query: SearchQuery,
     canonical: Vec<(&'static str, String)>,
+    cursor_key: Vec<u8>,
 }
 
 impl Search {
-    pub fn parse(pairs: &[(String, String)], handling: Handling) -> Result<Self, ApiError> {
+    /// `cursor_key` signs the cursors of next links, and checks the one given: a cursor
+    /// from another search, or altered in any way, is refused.
+    pub fn parse(
+        pairs: &[(String, String)],
+        handling: Handling,
+        cursor_key: &[u8],
+    ) -> Result<Self, ApiError> {
         let params = ParamReader::new(pairs, KNOWN, handling)?;
         let types = token_sets::<JobType>(&params, "type")?;
         let statuses = token_sets::<JobStatus>(&params, "status")?;
@@ -54,7 +66,7 @@ impl Search {
                 )));
             }
         };
-        let after = params.single("_cursor")?.map(decode_cursor).transpose()?;
+        let cursor = params.single("_cursor")?;
 
         let mut canonical = Vec::new();
         if let Some(types) = &types {
@@ -78,18 +90,21 @@ impl Search {
         if total {
             canonical.push(("_total", "accurate".to_owned()));
         }
-        Ok(Self {
+        let mut search = Self {
             query: SearchQuery {
                 ids,
                 types,
                 statuses,
                 count: count as usize,
                 order,
-                after,
+                after: None,
                 total,
             },
             canonical,
-        })
+            cursor_key: cursor_key.to_vec(),
+        };
+        search.query.after = cursor.map(|text| search.decode_cursor(text)).transpose()?;
+        Ok(search)
     }
 
     /// `{base}/AsyncJob?...` for this page.
@@ -108,9 +123,48 @@ impl Search {
             query.append_pair(name, value);
         }
         if let Some(after) = after {
-            query.append_pair("_cursor", &encode_cursor(after));
+            query.append_pair("_cursor", &self.encode_cursor(after));
         }
         format!("{base}/AsyncJob?{}", query.finish())
+    }
+
+    /// The MAC of a position within this search.
+    fn cursor_mac(&self, position: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.cursor_key)
+            .expect("HMAC takes keys of any length");
+        for (name, value) in &self.canonical {
+            mac.update(format!("{name}={value}&").as_bytes());
+        }
+        mac.update(position.as_bytes());
+        mac
+    }
+
+    /// `{position}.{mac}`, both base64url.
+    fn encode_cursor(&self, position: &Position) -> String {
+        let mac = self.cursor_mac(position.as_str()).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(position.as_str()),
+            URL_SAFE_NO_PAD.encode(&mac[..CURSOR_MAC_BYTES])
+        )
+    }
+
+    fn decode_cursor(&self, text: &str) -> Result<Position, ApiError> {
+        let refused = || ApiError::Invalid("_cursor is not a cursor of this search".into());
+        let (position, mac) = text.split_once('.').ok_or_else(refused)?;
+        let position = URL_SAFE_NO_PAD
+            .decode(position)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(refused)?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| refused())?;
+        if mac.len() != CURSOR_MAC_BYTES {
+            return Err(refused());
+        }
+        self.cursor_mac(&position)
+            .verify_truncated_left(&mac)
+            .map_err(|_| refused())?;
+        Position::parse(&position).ok_or_else(refused)
     }
 }
 
@@ -171,15 +225,125 @@ fn id_sets(params: &ParamReader<'_>) -> Result<Option<Vec<JobId>>, ApiError> {
     Ok(result.map(|set| set.into_iter().collect()))
 }
 
-fn encode_cursor(position: &Position) -> String {
-    URL_SAFE_NO_PAD.encode(position.as_str())
-}
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
 
-fn decode_cursor(text: &str) -> Result<Position, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| Position::parse(&text))
-        .ok_or_else(|| ApiError::Invalid("_cursor is not a cursor this server wrote".into()))
+    use super::*;
+
+    const KEY: &[u8] = b"test-key";
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn parse(list: &[(&str, &str)]) -> Result<Search, ApiError> {
+        Search::parse(&pairs(list), Handling::Lenient, KEY)
+    }
+
+    /// The query string of a URL this module wrote, as pairs.
+    fn query_of(url: &str) -> Vec<(String, String)> {
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        crate::http::form_pairs(query.as_bytes())
+    }
+
+    fn position() -> Position {
+        Position::parse("2026-11-27T12:00:00.000Z#0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a").unwrap()
+    }
+
+    #[test]
+    fn a_next_link_resumes_the_same_search_after_its_position() {
+        let search = parse(&[("status", "accepted,error"), ("_count", "5")]).unwrap();
+        let next = search.next_url("https://x", &position());
+        let resumed = Search::parse(&query_of(&next), Handling::Strict, KEY).unwrap();
+        assert_eq!(resumed.query.after, Some(position()));
+        assert_eq!(resumed.query.statuses, search.query.statuses);
+        assert_eq!(resumed.query.count, 5);
+    }
+
+    #[test]
+    fn a_cursor_only_works_in_its_own_search() {
+        let search = parse(&[("status", "accepted")]).unwrap();
+        let next = search.next_url("https://x", &position());
+        let cursor = query_of(&next)
+            .into_iter()
+            .find(|(name, _)| name == "_cursor")
+            .unwrap()
+            .1;
+        let elsewhere = parse(&[("status", "completed"), ("_cursor", &cursor)]);
+        assert!(matches!(elsewhere, Err(ApiError::Invalid(_))));
+        let other_key = Search::parse(&query_of(&next), Handling::Lenient, b"another key");
+        assert!(other_key.is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_parameters_parse_or_are_refused_without_panicking(
+            list in proptest::collection::vec(("[a-z_:]{1,8}", ".{0,40}"), 0..8)
+        ) {
+            let _ = Search::parse(&list, Handling::Lenient, KEY);
+            let _ = Search::parse(&list, Handling::Strict, KEY);
+        }
+
+        #[test]
+        fn known_parameters_with_any_values_never_panic(
+            list in proptest::collection::vec(
+                (prop::sample::select(KNOWN.to_vec()), "[a-z0-9,|:/._\\-]{0,30}"),
+                0..6,
+            )
+        ) {
+            let list: Vec<(String, String)> =
+                list.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let _ = Search::parse(&list, Handling::Strict, KEY);
+        }
+
+        #[test]
+        fn the_self_link_reproduces_the_search(
+            statuses in proptest::sample::subsequence(JobStatus::ALL.to_vec(), 0..=4),
+            count in 1u32..=MAX_COUNT,
+            oldest_first in any::<bool>(),
+            total in any::<bool>(),
+        ) {
+            let mut list = vec![("_count".to_owned(), count.to_string())];
+            if !statuses.is_empty() {
+                let codes: Vec<&str> = statuses.iter().map(|s| s.code()).collect();
+                list.push(("status".to_owned(), codes.join(",")));
+            }
+            if oldest_first {
+                list.push(("_sort".to_owned(), "requestTime".to_owned()));
+            }
+            if total {
+                list.push(("_total".to_owned(), "accurate".to_owned()));
+            }
+            let search = Search::parse(&list, Handling::Strict, KEY).unwrap();
+            let again = Search::parse(&query_of(&search.self_url("https://x")), Handling::Strict, KEY).unwrap();
+            prop_assert_eq!(again, search);
+        }
+
+        #[test]
+        fn a_tampered_cursor_is_refused(index in 0usize..200, replacement in "[A-Za-z0-9_\\-.]") {
+            let search = parse(&[("type", "data-migration")]).unwrap();
+            let cursor = query_of(&search.next_url("https://x", &position()))
+                .into_iter()
+                .find(|(name, _)| name == "_cursor")
+                .unwrap()
+                .1;
+            let index = index % cursor.len();
+            let mut tampered = cursor.clone();
+            tampered.replace_range(index..=index, &replacement);
+            prop_assume!(tampered != cursor);
+            let result = parse(&[("type", "data-migration"), ("_cursor", &tampered)]);
+            // Base64 may decode two spellings to the same bytes; anything else is refused.
+            if let Ok(search) = result {
+                prop_assert_eq!(search.query.after, Some(position()));
+            }
+        }
+
+        #[test]
+        fn forged_cursors_are_refused(cursor in "[A-Za-z0-9_\\-.]{1,120}") {
+            prop_assert!(parse(&[("_cursor", &cursor)]).is_err());
+        }
+    }
 }

@@ -16,7 +16,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 pub const ENDPOINT_VARIABLE: &str = "ASYNCJOB_TEST_DYNAMODB_ENDPOINT";
 pub const HOST: &str = "api.test";
@@ -63,7 +66,46 @@ pub struct TestEnv {
     pub client: Client,
     pub table: String,
     pub operations: OperationLog,
-    _engine: Option<oneshot::Sender<()>>,
+    engine: Option<Engine>,
+}
+
+/// The embedded engine, which a test may stop and start again on the same port with the
+/// same data.
+struct Engine {
+    address: SocketAddr,
+    database: dynoxide::Database,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut engine = Self {
+            address: listener.local_addr().unwrap(),
+            database: dynoxide::Database::memory().expect("an in-memory engine starts"),
+            server: None,
+        };
+        engine.serve(listener);
+        engine
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let server = dynoxide::server::serve_on(listener, self.database.clone());
+        self.server = Some(tokio::spawn(server));
+    }
+
+    /// Drops the server at once, as a crashed engine would go.
+    async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        self.serve(listener);
+    }
 }
 
 impl TestEnv {
@@ -73,8 +115,8 @@ impl TestEnv {
         let (endpoint, engine) = match std::env::var(ENDPOINT_VARIABLE) {
             Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
             _ => {
-                let (endpoint, stop) = start_engine().await;
-                (endpoint, Some(stop))
+                let engine = Engine::start().await;
+                (format!("http://{}", engine.address), Some(engine))
             }
         };
         let client = local_client(&endpoint);
@@ -99,8 +141,30 @@ impl TestEnv {
             client,
             table,
             operations,
-            _engine: engine,
+            engine,
         }
+    }
+
+    /// Whether this test runs its own engine (and so may stop it).
+    pub fn owns_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Stops the embedded engine: every request to it fails until [`Self::restart_engine`].
+    pub async fn stop_engine(&mut self) {
+        self.engine
+            .as_mut()
+            .expect("an embedded engine")
+            .stop()
+            .await;
+    }
+
+    pub async fn restart_engine(&mut self) {
+        self.engine
+            .as_mut()
+            .expect("an embedded engine")
+            .restart()
+            .await;
     }
 
     /// Sends `request` to the function API Gateway would route it to.
@@ -201,21 +265,6 @@ impl TestEnv {
             .unwrap()
             .item
     }
-}
-
-async fn start_engine() -> (String, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let database = dynoxide::Database::memory().expect("an in-memory engine starts");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(dynoxide::server::serve_with_shutdown(
-        listener,
-        database,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (format!("http://{address}"), stop)
 }
 
 fn uuid_like() -> String {

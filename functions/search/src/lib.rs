@@ -44,7 +44,11 @@ async fn search(
     if posted {
         pairs.extend(form_body(request)?);
     }
-    let search = Search::parse(&pairs, http::preferences(request).handling)?;
+    let search = Search::parse(
+        &pairs,
+        http::preferences(request).handling,
+        &config.cursor_key,
+    )?;
     let base = http::base_url(request, config)?;
     let page = store.search(&search.query).await?;
     let mut links = vec![Link {

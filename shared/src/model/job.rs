@@ -222,6 +222,15 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn ids_are_exactly_the_fhir_id_syntax(text in "\\PC{0,70}") {
+            let fhir_id = (1..=64).contains(&text.len())
+                && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            proptest::prop_assert_eq!(JobId::parse(&text).is_some(), fhir_id);
+        }
+    }
+
     #[test]
     fn generated_ids_are_valid_and_time_ordered() {
         let first = JobId::generate();

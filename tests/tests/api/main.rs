@@ -2,6 +2,7 @@
 
 mod auth;
 mod cancel;
+mod faults;
 mod kickoff;
 mod read;
 mod search;

@@ -358,3 +358,26 @@ async fn the_work_of_a_page_does_not_grow_with_the_table() {
     assert_eq!(ids(&answer).len(), 3);
     assert_eq!(env.operations.take().len(), small);
 }
+
+#[tokio::test]
+async fn a_cursor_reads_only_the_search_it_came_from() {
+    let env = TestEnv::start().await;
+    seed(&env, 10).await;
+    let first = env
+        .send(ApiRequest::get("/AsyncJob?status=completed&_count=1"))
+        .await;
+    let next = link(&first, "next").unwrap();
+    let cursor = next.split("_cursor=").nth(1).unwrap();
+    let elsewhere = env
+        .send(ApiRequest::get(&format!(
+            "/AsyncJob?status=error&_count=1&_cursor={cursor}"
+        )))
+        .await;
+    elsewhere.assert_outcome(400, "invalid");
+    let larger_page = env
+        .send(ApiRequest::get(&format!(
+            "/AsyncJob?status=completed&_count=50&_cursor={cursor}"
+        )))
+        .await;
+    larger_page.assert_outcome(400, "invalid");
+}
