@@ -3,7 +3,7 @@
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: dev seed build test fmt lint template unit tools
+.PHONY: dev seed build test fmt lint template unit contract tools
 
 ## Serve the whole API on http://127.0.0.1:9000 with its engine on 127.0.0.1:8000.
 dev: tools
@@ -19,8 +19,9 @@ build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
 		--bin kickoff --bin kickoff-events --bin status --bin cancel --bin search --bin worker
 
-## Formatting, lints, the template checks, unit and integration tests.
-test: fmt lint template unit
+## Formatting, lints, the template checks, unit and integration tests, and the API contract
+## tested by generated requests.
+test: fmt lint template unit contract
 
 fmt:
 	cargo fmt --all -- --check
@@ -34,6 +35,10 @@ template: tools
 
 unit:
 	cargo nextest run --workspace
+
+## schemathesis against a local stack of its own (ports 18000/19000).
+contract: tools
+	./scripts/contract.sh
 
 ## Project-local tools, pinned in tools/: cargo-lambda, cfn-lint and schemathesis in .venv,
 ## checkov in a venv of its own.

@@ -60,6 +60,15 @@ pub async fn start_data_migration(
     store.start_migration(job).await
 }
 
+fn has_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_null),
+        Value::Object(members) => members.values().any(has_null),
+        _ => false,
+    }
+}
+
 /// A kick-off carried by an event (EventBridge `detail`, SQS message body).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -97,6 +106,11 @@ fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, Api
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| ApiError::Invalid(format!("the body is not valid JSON: {error}")))?;
+    if has_null(&value) {
+        return Err(ApiError::Invalid(
+            "FHIR JSON has no null values; leave the element out".into(),
+        ));
+    }
     if value.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
         return Err(ApiError::Invalid(
             "the body must be a Parameters resource".into(),
@@ -107,6 +121,9 @@ fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, Api
             "the body is not a valid Parameters resource: {error}"
         ))
     })?;
+    parameters
+        .check()
+        .map_err(|problem| ApiError::Invalid(format!("the body is not valid: {problem}")))?;
     let mut version = None;
     for parameter in &parameters.parameter {
         if parameter.name != DATA_VERSION {
@@ -196,6 +213,7 @@ mod tests {
                 {"name": "dataVersion", "valueInteger": 1}
             ])),
             json!({"resourceType": "Parameters", "surprise": true}),
+            json!({"resourceType": "Parameters", "id": null}),
         ];
         for body in bad_bodies {
             assert!(
@@ -233,6 +251,7 @@ mod tests {
             json!({"type": "data-migration", "dataVersion": 99}),
             json!({"type": "data-migration", "dataVersion": "1"}),
             json!({"type": "data-migration", "extra": true}),
+            parameters(json!([{"name": "dataVersion", "valueInteger": 1}, {"name": "x"}])),
             json!("data-migration"),
             json!({"resourceType": "Patient"}),
         ] {

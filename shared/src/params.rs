@@ -12,11 +12,20 @@ pub struct ParamReader<'a> {
 impl<'a> ParamReader<'a> {
     /// Checks every name against `known` first: an unknown one is refused under strict
     /// handling and otherwise left for nobody to read.
+    /// A known parameter given without a value is refused: it cannot mean anything.
     pub fn new(
         pairs: &'a [(String, String)],
         known: &[&str],
         handling: Handling,
     ) -> Result<Self, ApiError> {
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(name, value)| known.contains(&name.as_str()) && value.trim().is_empty())
+        {
+            return Err(ApiError::Invalid(format!(
+                "the parameter {name:?} has no value"
+            )));
+        }
         if handling == Handling::Strict
             && let Some((name, _)) = pairs
                 .iter()
@@ -30,12 +39,12 @@ impl<'a> ParamReader<'a> {
         Ok(Self { pairs })
     }
 
-    /// Every non-empty value given for `name`, in order.
+    /// Every value given for `name`, in order.
     pub fn all(&self, name: &str) -> impl Iterator<Item = &'a str> + '_ {
         let name = name.to_owned();
         self.pairs
             .iter()
-            .filter(move |(n, value)| *n == name && !value.trim().is_empty())
+            .filter(move |(n, _)| *n == name)
             .map(|(_, value)| value.trim())
     }
 

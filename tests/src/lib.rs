@@ -17,6 +17,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -173,6 +174,7 @@ impl TestEnv {
         let path = request.path.clone();
         let request = request.build();
         let (store, config) = (&self.store, &self.config);
+        let documented = openapi_statuses(&method, &path);
         let response = if path == "/$data-migration" {
             kickoff::handle(store, config, request).await
         } else if path.starts_with("/job/") && method == Method::DELETE {
@@ -182,7 +184,20 @@ impl TestEnv {
         } else {
             search::handle(store, config, request).await
         };
-        Answer::from(response)
+        let answer = Answer::from(response);
+        // Every answer a test sees must be one api/openapi.yaml documents.
+        match documented {
+            Some(statuses) => assert!(
+                statuses.contains(&answer.status),
+                "{method} {path} answered {}, which api/openapi.yaml does not document",
+                answer.status
+            ),
+            None => assert_eq!(
+                answer.status, 405,
+                "{method} {path} is not in api/openapi.yaml"
+            ),
+        }
+        answer
     }
 
     /// Kicks off a migration to `data_version` and returns the job it points to.
@@ -269,6 +284,37 @@ impl TestEnv {
 
 fn uuid_like() -> String {
     JobId::generate().to_string()
+}
+
+/// The status codes api/openapi.yaml documents for `method` on `path`, or `None` when it
+/// documents no such operation.
+pub fn openapi_statuses(method: &Method, path: &str) -> Option<Vec<u16>> {
+    static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
+        serde_yaml_ng::from_str(include_str!("../../api/openapi.yaml")).expect("valid YAML")
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(part, segment)| part.starts_with('{') || part == segment)
+    };
+    // The most literal template wins: /AsyncJob/_search before /AsyncJob/{id}.
+    let (_, item) = OPENAPI["paths"]
+        .as_object()?
+        .iter()
+        .filter(|(template, _)| matches(template))
+        .min_by_key(|(template, _)| template.matches('{').count())?;
+    let operation = item.get(method.as_str().to_ascii_lowercase())?;
+    Some(
+        operation["responses"]
+            .as_object()?
+            .keys()
+            .filter_map(|status| status.parse().ok())
+            .collect(),
+    )
 }
 
 /// An HTTP API (API Gateway v2) request, built as the gateway would deliver it.

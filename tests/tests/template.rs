@@ -253,3 +253,23 @@ fn the_worker_runs_from_the_stream_and_the_schedule() {
     );
     assert_eq!(events["Sweep"]["Type"], "Schedule");
 }
+
+/// api/openapi.yaml documents exactly the routes the template deploys.
+#[test]
+fn the_openapi_contract_covers_every_route() {
+    let openapi: Value = serde_yaml_ng::from_str(include_str!("../../api/openapi.yaml")).unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        for method in ["get", "post", "delete", "put", "patch"] {
+            if item.get(method).is_some() {
+                documented.insert((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    let deployed: BTreeSet<(String, String)> = spec_routes()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    assert_eq!(documented, deployed);
+}

@@ -39,6 +39,12 @@ impl Parameters {
             ..Self::default()
         }
     }
+
+    /// FHIR's rules for parameters: a name, and one and only one of a `value[x]`, a
+    /// `resource` or `part`s.
+    pub fn check(&self) -> Result<(), String> {
+        self.parameter.iter().try_for_each(Parameter::check)
+    }
 }
 
 impl Parameter {
@@ -68,6 +74,39 @@ impl Parameter {
         }
     }
 
+    fn check(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("a parameter has an empty name".into());
+        }
+        if let Some(key) = self.value.keys().find(|key| !is_value_key(key)) {
+            return Err(format!(
+                "parameter {:?} has an unknown element {key:?}",
+                self.name
+            ));
+        }
+        let kinds = usize::from(!self.value.is_empty())
+            + usize::from(self.resource.is_some())
+            + usize::from(!self.part.is_empty());
+        if kinds != 1 || self.value.len() > 1 {
+            return Err(format!(
+                "parameter {:?} must have one and only one of a value[x], a resource or parts",
+                self.name
+            ));
+        }
+        if let Some(resource) = &self.resource
+            && !resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| !kind.is_empty())
+        {
+            return Err(format!(
+                "parameter {:?} holds something that is not a resource",
+                self.name
+            ));
+        }
+        self.part.iter().try_for_each(Parameter::check)
+    }
+
     /// The single `value[x]` element, as `("valueInteger", 2)`. `None` when the parameter
     /// has no value or carries elements that are not a `value[x]`.
     pub fn single_value(&self) -> Option<(&str, &Value)> {
@@ -77,6 +116,12 @@ impl Parameter {
             _ => None,
         }
     }
+}
+
+/// `valueInteger`, `valueString`, ...: `value` and a type name.
+fn is_value_key(key: &str) -> bool {
+    key.strip_prefix("value")
+        .is_some_and(|kind| kind.starts_with(|c: char| c.is_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -116,6 +161,34 @@ mod tests {
                 {"name": "name", "valueString": "x"}
             ]})
         );
+    }
+
+    #[test]
+    fn parameters_follow_fhir_rules() {
+        let valid = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "a", "valueInteger": 1},
+            {"name": "b", "resource": {"resourceType": "Patient"}},
+            {"name": "c", "part": [{"name": "d", "valueString": "x"}]}
+        ]});
+        let parsed: Parameters = serde_json::from_value(valid).unwrap();
+        assert_eq!(parsed.check(), Ok(()));
+        for bad in [
+            json!({"name": "", "valueInteger": 1}),
+            json!({"name": "a"}),
+            json!({"name": "a", "valueInteger": 1, "valueString": "1"}),
+            json!({"name": "a", "valueInteger": 1, "resource": {"resourceType": "Patient"}}),
+            json!({"name": "a", "resource": false}),
+            json!({"name": "a", "resource": {"id": "x"}}),
+            json!({"name": "a", "resource": {"resourceType": ""}}),
+            json!({"name": "a", "surprise": 1}),
+            json!({"name": "a", "part": [{"name": "b"}]}),
+        ] {
+            let parameters: Parameters = serde_json::from_value(
+                json!({"resourceType": "Parameters", "parameter": [bad.clone()]}),
+            )
+            .unwrap();
+            assert!(parameters.check().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The API contract, tested by generated requests: schemathesis sends requests built from
+# api/openapi.yaml to a local stack of its own (ports 18000/19000, a throw-away database)
+# and fails on any 5xx, any answer the contract does not describe, or a crash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+data="$(mktemp -d)"
+export ASYNCJOB_ENGINE_ADDRESS=127.0.0.1:18000
+export ASYNCJOB_API_PORT=19000
+export ASYNCJOB_ENGINE_DATABASE="$data/dynamodb.sqlite"
+api="http://127.0.0.1:$ASYNCJOB_API_PORT"
+
+./scripts/dev.sh > "$data/stack.log" 2>&1 &
+stack=$!
+finish() {
+    kill "$stack" 2>/dev/null || true
+    wait "$stack" 2>/dev/null || true
+    rm -rf "$data"
+}
+trap finish EXIT
+
+for _ in $(seq 600); do
+    curl -sf -o /dev/null "$api/AsyncJob" && break
+    sleep 0.2
+done
+curl -sf -o /dev/null "$api/AsyncJob" || { cat "$data/stack.log"; exit 1; }
+
+# An unsigned token with every scope: the local stack reads its claims (SPEC §5).
+claims="$(printf '{"sub":"contract","scope":"asyncjob/read asyncjob/admin"}' | base64 -w0 | tr -d '=' | tr '/+' '_-')"
+
+# Left out, with reasons:
+# - ignored_auth: the local stack lets requests without a token through, by design
+#   (SPEC §5); the auth integration tests cover 401/403 behind the JWT authorizer.
+# - unsupported_method: API Gateway, not the service, answers methods no route has.
+# - positive_data_acceptance: some requests the schema allows are refused by design: an
+#   opaque cursor that is not this search's, a dataVersion above the newest migration, a
+#   type or status code that does not exist, a Prefer header without respond-async.
+.venv/bin/schemathesis run api/openapi.yaml \
+    --url "$api" \
+    --header "Authorization: Bearer e30.$claims.unsigned" \
+    --generation-with-security-parameters false \
+    --checks all \
+    --exclude-checks ignored_auth,unsupported_method,positive_data_acceptance \
+    --max-examples "${CONTRACT_EXAMPLES:-25}" \
+    --seed 20261127 \
+    --workers 1 \
+    --request-timeout 30 \
+    --generation-database none || { tail -50 "$data/stack.log"; exit 1; }
