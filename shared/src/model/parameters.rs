@@ -94,10 +94,10 @@ impl Parameter {
             ));
         }
         if let Some(resource) = &self.resource
-            && !resource
+            && resource
                 .get("resourceType")
                 .and_then(Value::as_str)
-                .is_some_and(|kind| !kind.is_empty())
+                .is_none_or(str::is_empty)
         {
             return Err(format!(
                 "parameter {:?} holds something that is not a resource",
