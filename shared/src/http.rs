@@ -153,11 +153,13 @@ pub fn job_id_in_path(request: &Request, segments_after_id: usize) -> Result<Job
         .nth(segments_after_id)
         .unwrap_or("");
     let decoded = percent_decode(segment);
-    JobId::parse(&decoded).ok_or_else(|| {
+    let id = JobId::parse(&decoded).ok_or_else(|| {
         ApiError::Invalid(format!(
             "{decoded:?} is not a valid job id (1 to 64 of A-Z, a-z, 0-9, '-', '.')"
         ))
-    })
+    })?;
+    crate::lambda::record_job(&id);
+    Ok(id)
 }
 
 fn percent_decode(segment: &str) -> String {

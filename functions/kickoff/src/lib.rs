@@ -54,7 +54,10 @@ async fn kickoff(
     )?;
     let base = http::base_url(request, config)?;
     match start_data_migration(store, data_version, http::request_url(request, &base)).await? {
-        Kickoff::Created(job) | Kickoff::Existing(job) => Ok(accepted(&base, &job)),
+        Kickoff::Created(job) | Kickoff::Existing(job) => {
+            asyncjob::lambda::record_job(&job.id);
+            Ok(accepted(&base, &job))
+        }
         Kickoff::Busy(running) => Err(ApiError::Busy {
             message: format!(
                 "the data migration to version {} is still running ({base}/job/{}/status); \

@@ -4,6 +4,7 @@ mod auth;
 mod cancel;
 mod faults;
 mod kickoff;
+mod logs;
 mod read;
 mod search;
 mod status;
