@@ -3,7 +3,7 @@
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: dev seed build test fmt lint template unit contract tools
+.PHONY: dev seed build bench test fmt lint template unit contract tools
 
 ## Serve the whole API on http://127.0.0.1:9000 with its engine on 127.0.0.1:8000.
 dev: tools
@@ -18,6 +18,13 @@ seed:
 build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
 		--bin kickoff --bin kickoff-events --bin status --bin cancel --bin search --bin worker
+
+## Measure (release build, criterion, the driver) and rewrite BENCHMARKS.md.
+bench:
+	cargo build --release --bin kickoff --bin kickoff-events --bin status --bin cancel --bin search --bin worker
+	cd bench/node && npm ci --no-audit --no-fund --silent
+	cargo bench --profile release -p asyncjob-bench --bench handlers -- --quiet
+	cargo run --release --quiet -p asyncjob-bench
 
 ## Formatting, lints, the template checks, unit and integration tests, and the API contract
 ## tested by generated requests.

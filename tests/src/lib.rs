@@ -66,6 +66,8 @@ pub struct TestEnv {
     /// A client without the operation log, for looking at the table directly.
     pub client: Client,
     pub table: String,
+    /// The DynamoDB endpoint the table is on.
+    pub endpoint: String,
     pub operations: OperationLog,
     engine: Option<Engine>,
 }
@@ -141,6 +143,7 @@ impl TestEnv {
             config,
             client,
             table,
+            endpoint,
             operations,
             engine,
         }
@@ -391,6 +394,12 @@ impl ApiRequest {
     }
 
     pub fn build(self) -> Request {
+        lambda_http::request::from_str(&self.event().to_string())
+            .expect("a valid API Gateway event")
+    }
+
+    /// The API Gateway v2 event as Lambda delivers it.
+    pub fn event(self) -> Value {
         let headers: serde_json::Map<String, Value> = self
             .headers
             .into_iter()
@@ -406,13 +415,12 @@ impl ApiRequest {
         if let Some(claims) = self.claims {
             context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
         }
-        let event = json!({
+        json!({
             "version": "2.0", "routeKey": "$default",
             "rawPath": self.path, "rawQueryString": self.query,
             "headers": headers, "requestContext": context,
             "body": self.body, "isBase64Encoded": false
-        });
-        lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+        })
     }
 }
 

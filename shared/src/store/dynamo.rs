@@ -20,6 +20,7 @@ use super::table::{
 };
 use super::{
     Cancel, JobStore, Kickoff, Order, Position, SearchPage, SearchQuery, StoreError, StoredJob,
+    page,
 };
 use crate::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, Meta, instant};
 
@@ -492,29 +493,9 @@ impl DynamoStore {
         let total = query.total.then_some(matching.len() as u64);
         let after_cursor = matching
             .into_iter()
-            .filter(|job| match (&query.after, query.order) {
-                (None, _) => true,
-                (Some(after), Order::NewestFirst) => Position::of(job) < *after,
-                (Some(after), Order::OldestFirst) => Position::of(job) > *after,
-            })
+            .filter(|job| query.comes_after_cursor(job))
             .collect();
         Ok(page(after_cursor, query, total))
-    }
-}
-
-/// Orders the candidates of every stream and cuts the page; each stream gave `count + 1`
-/// candidates, so whether another page exists is known without another read.
-fn page(mut candidates: Vec<AsyncJob>, query: &SearchQuery, total: Option<u64>) -> SearchPage {
-    candidates.sort_by_cached_key(Position::of);
-    if query.order == Order::NewestFirst {
-        candidates.reverse();
-    }
-    let next = (candidates.len() > query.count).then(|| Position::of(&candidates[query.count - 1]));
-    candidates.truncate(query.count);
-    SearchPage {
-        jobs: candidates,
-        next,
-        total,
     }
 }
 

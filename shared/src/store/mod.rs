@@ -1,6 +1,7 @@
 //! Where jobs live: the [`JobStore`] trait and its DynamoDB implementation.
 
 pub mod dynamo;
+pub mod memory;
 pub mod record;
 pub mod table;
 
@@ -9,6 +10,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 pub use dynamo::{DynamoStore, dynamodb_client, local_client};
+pub use memory::MemoryStore;
 
 use crate::model::{AsyncJob, JobId, JobStatus, JobType, instant};
 use crate::runner::state::RunState;
@@ -106,6 +108,33 @@ pub struct SearchQuery {
     pub order: Order,
     pub after: Option<Position>,
     pub total: bool,
+}
+
+impl SearchQuery {
+    /// Whether `job` lies after the cursor in the search's order.
+    fn comes_after_cursor(&self, job: &AsyncJob) -> bool {
+        match (&self.after, self.order) {
+            (None, _) => true,
+            (Some(after), Order::NewestFirst) => Position::of(job) < *after,
+            (Some(after), Order::OldestFirst) => Position::of(job) > *after,
+        }
+    }
+}
+
+/// Orders the candidates and cuts the page. Given at least `count + 1` candidates in
+/// every key range, whether another page exists is known without another read.
+fn page(mut candidates: Vec<AsyncJob>, query: &SearchQuery, total: Option<u64>) -> SearchPage {
+    candidates.sort_by_cached_key(Position::of);
+    if query.order == Order::NewestFirst {
+        candidates.reverse();
+    }
+    let next = (candidates.len() > query.count).then(|| Position::of(&candidates[query.count - 1]));
+    candidates.truncate(query.count);
+    SearchPage {
+        jobs: candidates,
+        next,
+        total,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
