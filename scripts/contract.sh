@@ -11,6 +11,8 @@ export ASYNCJOB_API_PORT=19000
 export ASYNCJOB_ENGINE_DATABASE="$data/dynamodb.sqlite"
 api="http://127.0.0.1:$ASYNCJOB_API_PORT"
 
+# Built first, in the open: the stack's binaries need other features than the tests' build.
+./scripts/dev.sh build
 ./scripts/dev.sh > "$data/stack.log" 2>&1 &
 stack=$!
 finish() {

@@ -3,6 +3,7 @@
 # `cargo lambda watch` on 127.0.0.1:9000, and the worker's sweeper every second.
 # Ctrl-C stops them all. ASYNCJOB_ENGINE_ADDRESS, ASYNCJOB_API_PORT and
 # ASYNCJOB_ENGINE_DATABASE move it elsewhere (the contract tests run a second stack).
+# `scripts/dev.sh build` only builds what the stack runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ set +a
 export PATH="$PWD/.venv/bin:$PATH"
 
 cargo build --bin dev-engine --bin dev-sweeper --bin kickoff --bin status --bin cancel --bin search
+if [[ "${1:-}" == build ]]; then
+    exit 0
+fi
 
 pids=()
 stop() {

@@ -3,18 +3,14 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
-use futures_util::{StreamExt, TryStreamExt, stream};
 use time::OffsetDateTime;
 
-use super::{Migration, MigrationContext, Step, s, scan_page, text};
+use super::{Migration, MigrationContext, Step, migrate_jobs_page, s, text};
 use crate::model::{CodeSet, JobId, JobStatus, instant};
 use crate::store::StoreError;
-use crate::store::dynamo::store_error;
+use crate::store::dynamo::landed;
 use crate::store::record::Item;
 use crate::store::table::{EXPIRES_AT, ID, META, STATUS};
-
-/// Writes in flight at once within a page.
-const CONCURRENCY: usize = 16;
 
 pub struct ExpireFinishedJobs;
 
@@ -32,27 +28,12 @@ impl Migration for ExpireFinishedJobs {
         context: &'a MigrationContext<'a>,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Step, StoreError>> {
-        Box::pin(async move {
-            let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
-            let items_scanned = items.len() as u64;
-            let due: Vec<(JobId, OffsetDateTime)> = items
-                .iter()
-                .filter_map(|item| due_expiry(item, context))
-                .collect();
-            let items_changed = stream::iter(due)
-                .map(|(id, at)| set_expiry(context, id, at))
-                .buffer_unordered(CONCURRENCY)
-                .try_fold(
-                    0,
-                    |count, changed| async move { Ok(count + u64::from(changed)) },
-                )
-                .await?;
-            Ok(Step {
-                items_scanned,
-                items_changed,
-                next,
-            })
-        })
+        Box::pin(migrate_jobs_page(
+            context,
+            cursor,
+            |item| due_expiry(&item, context),
+            |(id, at)| set_expiry(context, id, at),
+        ))
     }
 }
 
@@ -94,15 +75,5 @@ async fn set_expiry(
         .expression_attribute_values(":at", AttributeValue::N(at.unix_timestamp().to_string()))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(error) => Err(store_error(error)),
-    }
+    landed(result, |e| e.is_conditional_check_failed_exception())
 }

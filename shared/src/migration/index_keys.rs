@@ -3,17 +3,13 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
-use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Migration, MigrationContext, Step, s, scan_page, text};
+use super::{Migration, MigrationContext, Step, migrate_jobs_page, s, text};
 use crate::model::{AsyncJob, CodeSet, instant};
-use crate::store::dynamo::store_error;
+use crate::store::dynamo::landed;
 use crate::store::record::{self, Item};
 use crate::store::table::{ID, META, SORT_KEY, STATUS, TYPE_SORT_KEY, VERSION_ID};
 use crate::store::{Position, StoreError};
-
-/// Writes in flight at once within a page.
-const CONCURRENCY: usize = 16;
 
 pub struct RewriteIndexKeys;
 
@@ -31,24 +27,12 @@ impl Migration for RewriteIndexKeys {
         context: &'a MigrationContext<'a>,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Step, StoreError>> {
-        Box::pin(async move {
-            let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
-            let items_scanned = items.len() as u64;
-            let stale: Vec<(AsyncJob, Keys)> = items.into_iter().filter_map(stale_keys).collect();
-            let items_changed = stream::iter(stale)
-                .map(|(job, keys)| rewrite(context, job, keys))
-                .buffer_unordered(CONCURRENCY)
-                .try_fold(
-                    0,
-                    |count, changed| async move { Ok(count + u64::from(changed)) },
-                )
-                .await?;
-            Ok(Step {
-                items_scanned,
-                items_changed,
-                next,
-            })
-        })
+        Box::pin(migrate_jobs_page(
+            context,
+            cursor,
+            stale_keys,
+            |(job, keys)| rewrite(context, job, keys),
+        ))
     }
 }
 
@@ -112,15 +96,7 @@ async fn rewrite(
         request =
             request.expression_attribute_values(":typeSort", AttributeValue::S(type_sort_key));
     }
-    match request.send().await {
-        Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(error) => Err(store_error(error)),
-    }
+    landed(request.send().await, |e| {
+        e.is_conditional_check_failed_exception()
+    })
 }

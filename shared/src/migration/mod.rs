@@ -8,12 +8,14 @@
 mod expire_finished;
 mod index_keys;
 
+use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use crate::store::StoreError;
@@ -148,6 +150,38 @@ fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
     let value: Value = serde_json::from_str(cursor)
         .map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))?;
     serde_dynamo::to_item(value).map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))
+}
+
+/// Writes in flight at once within a page.
+const CONCURRENCY: usize = 16;
+
+/// One page of the jobs table: scans it from `cursor`, picks the items to change, writes
+/// them (several at once), and counts the writes that landed.
+async fn migrate_jobs_page<T, F>(
+    context: &MigrationContext<'_>,
+    cursor: Option<&str>,
+    pick: impl FnMut(Item) -> Option<T>,
+    write: impl Fn(T) -> F,
+) -> Result<Step, StoreError>
+where
+    F: Future<Output = Result<bool, StoreError>>,
+{
+    let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
+    let items_scanned = items.len() as u64;
+    let picked: Vec<T> = items.into_iter().filter_map(pick).collect();
+    let items_changed = stream::iter(picked)
+        .map(write)
+        .buffer_unordered(CONCURRENCY)
+        .try_fold(
+            0,
+            |count, changed| async move { Ok(count + u64::from(changed)) },
+        )
+        .await?;
+    Ok(Step {
+        items_scanned,
+        items_changed,
+        next,
+    })
 }
 
 /// A string attribute of an item, if it has one.

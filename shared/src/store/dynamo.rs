@@ -93,23 +93,20 @@ where
     }
 }
 
-/// A conditional write either lands, loses a race, or fails.
-enum WriteError {
-    LostRace,
-    Store(StoreError),
-}
-
-impl From<StoreError> for WriteError {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
-}
-
-fn written(result: Result<(), WriteError>) -> Result<bool, StoreError> {
+/// Whether a conditional write landed: `Ok(false)` when `lost_race` says its condition
+/// failed because someone wrote first; nothing was written then.
+pub(crate) fn landed<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    lost_race: impl Fn(&E) -> bool,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
     match result {
-        Ok(()) => Ok(true),
-        Err(WriteError::LostRace) => Ok(false),
-        Err(WriteError::Store(error)) => Err(error),
+        Ok(_) => Ok(true),
+        Err(error) if error.as_service_error().is_some_and(&lost_race) => Ok(false),
+        Err(error) => Err(store_error(error)),
     }
 }
 
@@ -192,7 +189,7 @@ impl DynamoStore {
         job: &AsyncJob,
         active: (&str, Option<&JobId>),
         version: (&str, Option<&JobId>),
-    ) -> Result<(), WriteError> {
+    ) -> Result<bool, StoreError> {
         let item = record::to_item(&StoredJob::new(job.clone()))?;
         let put_job = Put::builder()
             .table_name(&self.table)
@@ -216,21 +213,12 @@ impl DynamoStore {
             ))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                Err(WriteError::LostRace)
-            }
-            Err(error) => Err(WriteError::Store(store_error(error))),
-        }
+        landed(result, |e| e.is_transaction_canceled_exception())
     }
 
-    /// Replaces the job's item, provided nobody wrote it since it was at `expected_version`.
-    async fn replace(&self, expected_version: &str, next: &StoredJob) -> Result<(), WriteError> {
+    /// Writes `next` over the job if it is still at `expected_version`; `false` when someone
+    /// wrote it first (a cancel, another worker), and nothing was written.
+    pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
@@ -242,23 +230,7 @@ impl DynamoStore {
             .expression_attribute_values(":expected", s(expected_version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(WriteError::LostRace)
-            }
-            Err(error) => Err(WriteError::Store(store_error(error))),
-        }
-    }
-
-    /// Writes `next` over the job if it is still at `expected_version`; `false` when someone
-    /// wrote it first (a cancel, another worker), and nothing was written.
-    pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
-        written(self.replace(expected_version, next).await)
+        landed(result, |e| e.is_conditional_check_failed_exception())
     }
 
     /// [`save`](Self::save), and in the same transaction moves the stored data version up to
@@ -295,17 +267,7 @@ impl DynamoStore {
             .transact_items(TransactWriteItem::builder().update(advance).build())
             .send()
             .await;
-        written(match result {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                Err(WriteError::LostRace)
-            }
-            Err(error) => Err(WriteError::Store(store_error(error))),
-        })
+        landed(result, |e| e.is_transaction_canceled_exception())
     }
 
     /// The data version the stored data has reached; 0 before any migration.
@@ -479,16 +441,7 @@ impl DynamoStore {
             .into_iter()
             .flatten()
             .map(|stored| stored.job)
-            .filter(|job| {
-                query
-                    .statuses
-                    .as_ref()
-                    .is_none_or(|s| s.contains(&job.status))
-                    && query
-                        .types
-                        .as_ref()
-                        .is_none_or(|t| job.job_type.is_some_and(|jt| t.contains(&jt)))
-            })
+            .filter(|job| query.matches(job))
             .collect();
         let total = query.total.then_some(matching.len() as u64);
         let after_cursor = matching
@@ -646,19 +599,17 @@ impl JobStore for DynamoStore {
             {
                 return Ok(Kickoff::Existing(existing));
             }
-            match self
+            let created = self
                 .create_migration(
                     &job,
                     (&active_key, active.as_ref()),
                     (&version_key, previous.as_ref()),
                 )
-                .await
-            {
-                Ok(()) => return Ok(Kickoff::Created(job)),
-                // Another kick-off got there first: look again at what it wrote.
-                Err(WriteError::LostRace) => continue,
-                Err(WriteError::Store(error)) => return Err(error),
+                .await?;
+            if created {
+                return Ok(Kickoff::Created(job));
             }
+            // Another kick-off got there first: look again at what it wrote.
         }
         Err(contention())
     }
@@ -683,10 +634,8 @@ impl JobStore for DynamoStore {
                 last_updated: instant::format(now),
             };
             next.expires_at = Some(now + self.retention);
-            match self.replace(&current.job.meta.version_id, &next).await {
-                Ok(()) => return Ok(Cancel::Cancelled(next.job)),
-                Err(WriteError::LostRace) => continue,
-                Err(WriteError::Store(error)) => return Err(error),
+            if self.save(&current.job.meta.version_id, &next).await? {
+                return Ok(Cancel::Cancelled(next.job));
             }
         }
         Err(contention())

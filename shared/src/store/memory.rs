@@ -33,18 +33,6 @@ fn live(stored: &StoredJob) -> bool {
     stored.expires_at.is_none_or(|at| at > instant::now())
 }
 
-fn matches(query: &SearchQuery, job: &AsyncJob) -> bool {
-    query.ids.as_ref().is_none_or(|ids| ids.contains(&job.id))
-        && query
-            .statuses
-            .as_ref()
-            .is_none_or(|s| s.contains(&job.status))
-        && query
-            .types
-            .as_ref()
-            .is_none_or(|t| job.job_type.is_some_and(|jt| t.contains(&jt)))
-}
-
 impl JobStore for MemoryStore {
     async fn get(&self, id: &JobId) -> Result<Option<StoredJob>, StoreError> {
         Ok(self.lock().get(id).filter(|stored| live(stored)).cloned())
@@ -100,7 +88,7 @@ impl JobStore for MemoryStore {
             .values()
             .filter(|stored| live(stored))
             .map(|stored| &stored.job)
-            .filter(|job| matches(query, job))
+            .filter(|job| query.matches(job))
             .collect();
         let total = query.total.then_some(found.len() as u64);
         let candidates = found

@@ -111,6 +111,19 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
+    /// Whether `job` matches the search's ids, types and statuses.
+    fn matches(&self, job: &AsyncJob) -> bool {
+        self.ids.as_ref().is_none_or(|ids| ids.contains(&job.id))
+            && self
+                .statuses
+                .as_ref()
+                .is_none_or(|s| s.contains(&job.status))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|t| job.job_type.is_some_and(|jt| t.contains(&jt)))
+    }
+
     /// Whether `job` lies after the cursor in the search's order.
     fn comes_after_cursor(&self, job: &AsyncJob) -> bool {
         match (&self.after, self.order) {
