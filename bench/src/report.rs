@@ -183,7 +183,7 @@ impl Report {
             let target = if row.handler == "status" {
                 verdict(
                     row.median < Duration::from_micros(30),
-                    show(row.median - Duration::from_micros(30)),
+                    show(row.median.saturating_sub(Duration::from_micros(30))),
                 )
             } else {
                 "—".to_owned()
