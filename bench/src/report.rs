@@ -12,6 +12,29 @@ use crate::scale;
 use crate::stats::{ratio, show};
 use crate::throughput;
 
+/// What the figures above mean where a target is missed, from the analysis behind them.
+const NOTES: &str = "
+## Where targets are missed, and why
+
+- **Binary size.** Most of each binary is the AWS SDK (the DynamoDB client's generated
+  operations and serializers), rustls with the aws-lc crypto provider, hyper and tokio;
+  the service's own code is a small part. The release profile already uses fat LTO, one
+  codegen unit, `panic = \"abort\"` and stripping, and the SDK is built without its
+  default features. Going further means `opt-level = \"s\"` (smaller, somewhat slower code)
+  or another crypto provider; neither was measured yet. The arm64 column is from the last
+  `make build`; run it again after a profile change to refresh it.
+- **Cold start.** Reading and parsing the system's root certificates was most of the init
+  time (measured here: about 12 ms to the first `next` with the whole `/etc/ssl/certs`, about
+  4 ms with one certificate), so the functions trust only the five AWS roots unless
+  `AWS_ENDPOINT_URL_DYNAMODB` names another HTTPS server. What is left is mapping the
+  binary, the tokio runtime, and loading the SDK's configuration from the environment.
+  The Node.js process here loads its SDK from a warm page cache, so its figure is a lower
+  bound for a real cold start.
+- **Search overhead.** A search page turns up to 21 items from DynamoDB attributes into
+  JSON and then into resources, and writes a Bundle; that conversion is the handler's extra
+  time over the bare Query. A direct item-to-resource conversion would shorten it.
+";
+
 pub const FUNCTIONS: [&str; 6] = [
     "kickoff",
     "kickoff-events",
@@ -344,6 +367,7 @@ impl Report {
             t.bare_per_second,
             verdict(r >= 0.8, format!("{:.3}", 0.8 - r))
         );
+        out.push_str(NOTES);
         out
     }
 }
