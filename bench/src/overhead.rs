@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use asyncjob::model::{CodeSet, JobStatus};
-use asyncjob::store::table::{ID, JOB_ID, STATUS, STATUS_INDEX};
+use asyncjob::store::table::{ID, JOB_ID, META, STATUS, STATUS_INDEX, VERSION_ID};
 use asyncjob::store::{DynamoStore, record};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::Client;
@@ -173,8 +173,8 @@ pub async fn run() -> Vec<Row> {
                     .table_name(table)
                     .set_item(Some(item))
                     .condition_expression("#meta.#version = :v")
-                    .expression_attribute_names("#meta", "meta")
-                    .expression_attribute_names("#version", "versionId")
+                    .expression_attribute_names("#meta", META)
+                    .expression_attribute_names("#version", VERSION_ID)
                     .expression_attribute_values(":v", s(&job.meta.version_id))
                     .send()
                     .await
