@@ -3,9 +3,9 @@
 
 use std::hint::black_box;
 
-use asyncjob::config::{AuthMode, Config};
-use asyncjob::model::{AsyncJob, CodeSet, JobStatus, JobType, instant};
-use asyncjob::store::{MemoryStore, StoredJob};
+use asyncjob_shared::config::{AuthMode, Config};
+use asyncjob_shared::model::{AsyncJob, CodeSet, JobStatus, JobType, instant};
+use asyncjob_shared::store::{MemoryStore, StoredJob};
 use asyncjob_tests::ApiRequest;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use lambda_http::Request;

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use asyncjob::model::{CodeSet, JobStatus};
-use asyncjob::store::DynamoStore;
+use asyncjob_shared::model::{CodeSet, JobStatus};
+use asyncjob_shared::store::DynamoStore;
 use asyncjob_tests::{ApiRequest, BASE, TestEnv};
 use lambda_http::{Body, Response};
 use serde_json::Value;

@@ -1,9 +1,9 @@
 //! Filling a table fast: batches of 25 items, several in flight.
 
-use asyncjob::model::{AsyncJob, JobStatus, JobType, instant};
-use asyncjob::store::StoredJob;
-use asyncjob::store::record::{Item, to_item};
-use asyncjob::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
+use asyncjob_shared::store::StoredJob;
+use asyncjob_shared::store::record::{Item, to_item};
+use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
 use asyncjob_tests::TestEnv;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures_util::{StreamExt, stream};

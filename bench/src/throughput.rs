@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use asyncjob::migration::{ExpireFinishedJobs, Registry};
-use asyncjob::runner::{RunOutcome, RunSettings, Runner};
-use asyncjob::store::DynamoStore;
-use asyncjob::store::table::{EXPIRES_AT, ID};
+use asyncjob_shared::migration::{ExpireFinishedJobs, Registry};
+use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
+use asyncjob_shared::store::DynamoStore;
+use asyncjob_shared::store::table::{EXPIRES_AT, ID};
 use asyncjob_tests::TestEnv;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{StreamExt, stream};

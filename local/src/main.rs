@@ -5,8 +5,8 @@
 use std::error::Error;
 use std::time::Duration;
 
-use asyncjob::config::Config;
-use asyncjob::store::{local_client, table};
+use asyncjob_shared::config::Config;
+use asyncjob_shared::store::{local_client, table};
 use tokio::net::TcpListener;
 
 const DEFAULT_ADDRESS: &str = "127.0.0.1:8000";

@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use asyncjob::config::{AuthMode, Config};
-use asyncjob::model::{AsyncJob, JobId};
-use asyncjob::store::record::{self, Item};
-use asyncjob::store::{DynamoStore, JobStore, StoredJob, local_client, table};
+use asyncjob_shared::config::{AuthMode, Config};
+use asyncjob_shared::model::{AsyncJob, JobId};
+use asyncjob_shared::store::record::{self, Item};
+use asyncjob_shared::store::{DynamoStore, JobStore, StoredJob, local_client, table};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use asyncjob::store::table::{ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY};
+use asyncjob_shared::store::table::{
+    ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
+};
 use serde_json::Value;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");

@@ -1,12 +1,12 @@
 //! `DELETE /job/{id}/status`: cancels a job that has not finished (SPEC §3).
 
-use asyncjob::auth::{self, Access};
-use asyncjob::config::Config;
-use asyncjob::error::ApiError;
-use asyncjob::http;
-use asyncjob::lambda::answer;
-use asyncjob::model::OperationOutcome;
-use asyncjob::store::{Cancel, JobStore};
+use asyncjob_shared::auth::{self, Access};
+use asyncjob_shared::config::Config;
+use asyncjob_shared::error::ApiError;
+use asyncjob_shared::http;
+use asyncjob_shared::lambda::answer;
+use asyncjob_shared::model::OperationOutcome;
+use asyncjob_shared::store::{Cancel, JobStore};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 

@@ -2,11 +2,11 @@
 //! validation and idempotency as over HTTP; a redelivered message finds the job its first
 //! delivery created.
 
-use asyncjob::error::ApiError;
-use asyncjob::kickoff::{event_data_version, start_data_migration};
-use asyncjob::migration::Registry;
-use asyncjob::model::AsyncJob;
-use asyncjob::store::{JobStore, Kickoff};
+use asyncjob_shared::error::ApiError;
+use asyncjob_shared::kickoff::{event_data_version, start_data_migration};
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::AsyncJob;
+use asyncjob_shared::store::{JobStore, Kickoff};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};

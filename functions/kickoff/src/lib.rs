@@ -3,15 +3,15 @@
 
 pub mod events;
 
-use asyncjob::auth::{self, Access};
-use asyncjob::config::Config;
-use asyncjob::error::ApiError;
-use asyncjob::http::{self, CONTENT_LOCATION};
-use asyncjob::kickoff::{requested_data_version, start_data_migration};
-use asyncjob::lambda::answer;
-use asyncjob::migration::Registry;
-use asyncjob::model::{AsyncJob, OperationOutcome};
-use asyncjob::store::{JobStore, Kickoff};
+use asyncjob_shared::auth::{self, Access};
+use asyncjob_shared::config::Config;
+use asyncjob_shared::error::ApiError;
+use asyncjob_shared::http::{self, CONTENT_LOCATION};
+use asyncjob_shared::kickoff::{requested_data_version, start_data_migration};
+use asyncjob_shared::lambda::answer;
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::{AsyncJob, OperationOutcome};
+use asyncjob_shared::store::{JobStore, Kickoff};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -55,7 +55,7 @@ async fn kickoff(
     let base = http::base_url(request, config)?;
     match start_data_migration(store, data_version, http::request_url(request, &base)).await? {
         Kickoff::Created(job) | Kickoff::Existing(job) => {
-            asyncjob::lambda::record_job(&job.id);
+            asyncjob_shared::lambda::record_job(&job.id);
             Ok(accepted(&base, &job))
         }
         Kickoff::Busy(running) => Err(ApiError::Busy {

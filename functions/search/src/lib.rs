@@ -1,14 +1,14 @@
 //! `GET /AsyncJob`, `POST /AsyncJob/_search` and `GET /AsyncJob/{id}`: finding jobs and
 //! reading one (SPEC §3).
 
-use asyncjob::auth::{self, Access};
-use asyncjob::config::Config;
-use asyncjob::error::ApiError;
-use asyncjob::http;
-use asyncjob::lambda::answer;
-use asyncjob::model::{AsyncJob, Bundle, Entry, Link};
-use asyncjob::search::Search;
-use asyncjob::store::JobStore;
+use asyncjob_shared::auth::{self, Access};
+use asyncjob_shared::config::Config;
+use asyncjob_shared::error::ApiError;
+use asyncjob_shared::http;
+use asyncjob_shared::lambda::answer;
+use asyncjob_shared::model::{AsyncJob, Bundle, Entry, Link};
+use asyncjob_shared::search::Search;
+use asyncjob_shared::store::JobStore;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 

@@ -1,13 +1,13 @@
 //! `GET /job/{id}/status`: where an asynchronous job stands (SPEC §3).
 
-use asyncjob::auth::{self, Access};
-use asyncjob::config::Config;
-use asyncjob::error::ApiError;
-use asyncjob::http::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
-use asyncjob::lambda::answer;
-use asyncjob::model::{IssueCode, JobStatus, OperationOutcome, instant};
-use asyncjob::runner::state::poll_interval_seconds;
-use asyncjob::store::{JobStore, StoredJob};
+use asyncjob_shared::auth::{self, Access};
+use asyncjob_shared::config::Config;
+use asyncjob_shared::error::ApiError;
+use asyncjob_shared::http::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
+use asyncjob_shared::lambda::answer;
+use asyncjob_shared::model::{IssueCode, JobStatus, OperationOutcome, instant};
+use asyncjob_shared::runner::state::poll_interval_seconds;
+use asyncjob_shared::store::{JobStore, StoredJob};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -56,7 +56,7 @@ async fn status(
 }
 
 /// `500` with the job's own failure: the OperationOutcome in its `outcome` output part.
-fn failure(job: &asyncjob::model::AsyncJob) -> Response<Body> {
+fn failure(job: &asyncjob_shared::model::AsyncJob) -> Response<Body> {
     let outcome = job
         .output
         .iter()

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use asyncjob::migration::Registry;
-use asyncjob::model::{CodeSet, JobId, JobStatus};
-use asyncjob::runner::{RunSettings, Runner};
-use asyncjob::store::{DynamoStore, StoreError};
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::{CodeSet, JobId, JobStatus};
+use asyncjob_shared::runner::{RunSettings, Runner};
+use asyncjob_shared::store::{DynamoStore, StoreError};
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Deserialize;

@@ -4,11 +4,11 @@
 //!
 //! `make seed` (with `make dev` running); `SEED_JOBS` sets how many (default 20000).
 
-use asyncjob::config::Config;
-use asyncjob::model::{AsyncJob, JobStatus, JobType, instant};
-use asyncjob::store::record::to_item;
-use asyncjob::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
-use asyncjob::store::{StoredJob, local_client};
+use asyncjob_shared::config::Config;
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
+use asyncjob_shared::store::record::to_item;
+use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_shared::store::{StoredJob, local_client};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures_util::{StreamExt, TryStreamExt, stream};
 

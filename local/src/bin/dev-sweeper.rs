@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use asyncjob::migration::Registry;
-use asyncjob::runner::Runner;
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::runner::Runner;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 /// A local run yields after this long, like a Lambda nearing its timeout; the next sweep
@@ -13,7 +13,7 @@ const RUN_BUDGET: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let (store, config) = asyncjob::lambda::init().await?;
+    let (store, config) = asyncjob_shared::lambda::init().await?;
     let owner = format!("dev-sweeper-{}", std::process::id());
     let runner = Runner::new(&store, Registry::built_in(), &config.run, owner);
     loop {

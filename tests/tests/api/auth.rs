@@ -1,6 +1,6 @@
 //! The caller as API Gateway's JWT authorizer hands it over (SPEC §5).
 
-use asyncjob::config::AuthMode;
+use asyncjob_shared::config::AuthMode;
 use asyncjob_tests::{ApiRequest, TestEnv};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! A store that is down or throttling answers 503 with Retry-After, never a hang or a 500,
 //! and the service works again once the store is back.
 
-use asyncjob::store::{DynamoStore, local_client};
+use asyncjob_shared::store::{DynamoStore, local_client};
 use asyncjob_tests::{Answer, ApiRequest, TestEnv};
 use futures_util::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
-use asyncjob::migration::Registry;
-use asyncjob::model::JobStatus;
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::JobStatus;
 use asyncjob_tests::{ApiRequest, BASE, TestEnv};
 use futures_util::future::join_all;
 use serde_json::json;

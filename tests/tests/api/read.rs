@@ -1,4 +1,4 @@
-use asyncjob::model::JobStatus;
+use asyncjob_shared::model::JobStatus;
 use asyncjob_tests::{ApiRequest, BASE, TestEnv};
 
 use crate::support::seeded;

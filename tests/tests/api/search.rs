@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use asyncjob::model::{AsyncJob, CodeSet, JobStatus, instant};
+use asyncjob_shared::model::{AsyncJob, CodeSet, JobStatus, instant};
 use asyncjob_tests::{Answer, ApiRequest, BASE, TestEnv};
 
 use crate::support::job;

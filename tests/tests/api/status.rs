@@ -1,5 +1,5 @@
-use asyncjob::model::JobStatus;
-use asyncjob::store::StoredJob;
+use asyncjob_shared::model::JobStatus;
+use asyncjob_shared::store::StoredJob;
 use asyncjob_tests::{ApiRequest, TestEnv};
 
 use crate::support::{job, seeded};
@@ -49,7 +49,7 @@ async fn a_completed_job_answers_200_with_output_and_expiry() {
     let stored = env.job(done.id.as_str()).await.unwrap();
     assert_eq!(
         expires,
-        asyncjob::model::instant::http_date(stored.expires_at.unwrap())
+        asyncjob_shared::model::instant::http_date(stored.expires_at.unwrap())
     );
     assert!(answer.header("retry-after").is_none());
 }
@@ -78,7 +78,7 @@ async fn cancelled_unknown_and_expired_jobs_are_not_found() {
     let env = TestEnv::start().await;
     let cancelled = seeded(&env, JobStatus::Cancelled, 1).await;
     let mut expired: StoredJob = job(JobStatus::Completed, 1, 60);
-    expired.expires_at = Some(asyncjob::model::instant::now() - time::Duration::seconds(1));
+    expired.expires_at = Some(asyncjob_shared::model::instant::now() - time::Duration::seconds(1));
     env.put(&expired).await;
 
     for id in [

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
-use asyncjob::migration::Registry;
-use asyncjob::model::JobStatus;
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::JobStatus;
 use asyncjob_tests::TestEnv;
 use futures_util::future::join_all;
 use serde_json::{Value, json};

@@ -2,10 +2,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use asyncjob::migration::Registry;
-use asyncjob::model::JobStatus;
-use asyncjob::runner::{RunOutcome, Runner};
-use asyncjob::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::JobStatus;
+use asyncjob_shared::runner::{RunOutcome, Runner};
+use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ fn status_of(id: &impl std::fmt::Display) -> ApiRequest {
 /// What the migrations write on each legacy job: its TTL and index keys.
 async fn migrated_attributes(
     env: &TestEnv,
-    legacy: &[asyncjob::store::record::Item],
+    legacy: &[asyncjob_shared::store::record::Item],
 ) -> BTreeMap<String, Vec<Option<String>>> {
     let mut found = BTreeMap::new();
     for item in legacy {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use asyncjob::migration::{Migration, MigrationContext, Registry, Step};
-use asyncjob::model::{AsyncJob, JobStatus, JobType, instant};
-use asyncjob::runner::RunSettings;
-use asyncjob::store::record::{Item, to_item};
-use asyncjob::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
-use asyncjob::store::{StoreError, StoredJob};
+use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
+use asyncjob_shared::runner::RunSettings;
+use asyncjob_shared::store::record::{Item, to_item};
+use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_shared::store::{StoreError, StoredJob};
 use asyncjob_tests::TestEnv;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
@@ -108,13 +108,13 @@ pub fn pausing_registry(pause_after: usize) -> Paused {
     let resume = Arc::new(Notify::new());
     let registry = Registry::new(vec![
         Box::new(Pausing {
-            inner: asyncjob::migration::ExpireFinishedJobs,
+            inner: asyncjob_shared::migration::ExpireFinishedJobs,
             pages: pages.clone(),
             pause_after,
             paused: paused.clone(),
             resume: resume.clone(),
         }),
-        Box::new(asyncjob::migration::RewriteIndexKeys),
+        Box::new(asyncjob_shared::migration::RewriteIndexKeys),
     ])
     .unwrap();
     Paused {

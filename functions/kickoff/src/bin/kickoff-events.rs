@@ -4,7 +4,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (store, _config) = asyncjob::lambda::init().await?;
+    let (store, _config) = asyncjob_shared::lambda::init().await?;
     let store = &store;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         kickoff::events::handle_event(store, event.payload)
