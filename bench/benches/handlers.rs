@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use asyncjob_shared::config::{AuthMode, Config};
-use asyncjob_shared::model::{AsyncJob, CodeSet, JobStatus, JobType, instant};
-use asyncjob_shared::store::{MemoryStore, StoredJob};
+use asyncjob_shared::model::{AsyncJob, CodeSet, JobStatus, JobType, StoredJob, instant};
+use asyncjob_shared::store::MemoryStore;
 use asyncjob_tests::ApiRequest;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use lambda_http::Request;
@@ -30,7 +30,7 @@ fn job(status: JobStatus, seconds_ago: i64) -> StoredJob {
 
 /// A store of 100 jobs and the id of an accepted one.
 fn store() -> (MemoryStore, String) {
-    let store = MemoryStore::new();
+    let store = MemoryStore::new(config().retention);
     for n in 0..100 {
         store.put(job(<JobStatus as CodeSet>::ALL[n % 4], n as i64));
     }
@@ -78,7 +78,7 @@ fn handlers(c: &mut Criterion) {
     let kickoff_request = request(ApiRequest::post("/$data-migration").prefer_async());
     group.bench_function("kickoff", |b| {
         b.to_async(&runtime).iter_batched(
-            || (MemoryStore::new(), kickoff_request()),
+            || (MemoryStore::new(config.retention), kickoff_request()),
             |(fresh, r)| async move { black_box(kickoff::handle(&fresh, config, r).await) },
             BatchSize::SmallInput,
         )
@@ -86,7 +86,7 @@ fn handlers(c: &mut Criterion) {
     group.bench_function("cancel", |b| {
         b.to_async(&runtime).iter_batched(
             || {
-                let fresh = MemoryStore::new();
+                let fresh = MemoryStore::new(config.retention);
                 let accepted = job(JobStatus::Accepted, 0);
                 let r = ApiRequest::delete(&format!("/job/{}/status", accepted.job.id)).build();
                 fresh.put(accepted);

@@ -4,9 +4,13 @@
 use std::future::Future;
 use std::time::Instant;
 
+use asyncjob_shared::model::StoredJob;
 use asyncjob_shared::model::{CodeSet, JobStatus};
-use asyncjob_shared::store::table::{ID, JOB_ID, META, STATUS, STATUS_INDEX, VERSION_ID};
-use asyncjob_shared::store::{DynamoStore, record};
+use asyncjob_shared::store::DynamoStore;
+use asyncjob_shared::store::test_support::schema::{
+    ID, JOB_ID, META, STATUS, STATUS_INDEX, VERSION_ID,
+};
+use asyncjob_shared::store::test_support::to_item;
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -167,8 +171,7 @@ pub async fn run() -> Vec<Row> {
             async move {
                 get(client, table, job.id.as_str()).await;
                 job.status = JobStatus::Cancelled;
-                let item =
-                    record::to_item(&asyncjob_shared::store::StoredJob::new(job.clone())).unwrap();
+                let item = to_item(&StoredJob::new(job.clone())).unwrap();
                 client
                     .put_item()
                     .table_name(table)

@@ -1,9 +1,7 @@
 //! Filling a table fast: batches of 25 items, several in flight.
 
-use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
-use asyncjob_shared::store::StoredJob;
-use asyncjob_shared::store::record::{Item, to_item};
-use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, StoredJob, instant};
+use asyncjob_shared::store::test_support::{Item, legacy_item, to_item};
 use asyncjob_tests::TestEnv;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures_util::{StreamExt, stream};
@@ -33,15 +31,7 @@ pub async fn jobs(
 
 /// `n` finished jobs as an older release wrote them: no TTL, no index keys.
 pub async fn legacy_jobs(env: &TestEnv, n: usize) {
-    let items = jobs_without_writing(n)
-        .map(|job| {
-            let mut item = to_item(&StoredJob::new(job)).unwrap();
-            for missing in [SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT] {
-                item.remove(missing);
-            }
-            item
-        })
-        .collect();
+    let items = jobs_without_writing(n).map(legacy_item).collect();
     write(env, items).await;
 }
 

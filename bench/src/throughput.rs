@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use asyncjob_shared::migration::{ExpireFinishedJobs, Registry};
+use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::DynamoStore;
-use asyncjob_shared::store::table::{EXPIRES_AT, ID};
+use asyncjob_shared::store::test_support::schema::{EXPIRES_AT, ID};
 use asyncjob_tests::TestEnv;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{StreamExt, stream};
@@ -31,7 +31,8 @@ async fn worker_run() -> Duration {
         page_size: PAGE,
         ..RunSettings::default()
     };
-    let runner = Runner::new(&store, &registry, &settings, "bench");
+    let context = MigrationContext::on(&store, settings.page_size);
+    let runner = Runner::new(&store, &registry, context, &settings, "bench");
     let started = Instant::now();
     let outcome = runner
         .run(&job.id, Instant::now() + Duration::from_secs(3600))

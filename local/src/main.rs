@@ -6,7 +6,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use asyncjob_shared::config::Config;
-use asyncjob_shared::store::{local_client, table};
+use asyncjob_shared::store::{ensure_table, local_client};
 use tokio::net::TcpListener;
 
 const DEFAULT_ADDRESS: &str = "127.0.0.1:8000";
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let config = Config::from_env()?;
     let client = local_client(&format!("http://{address}"));
-    table::ensure_table(&client, &config.table_name).await?;
+    ensure_table(&client, &config.table_name).await?;
     println!(
         "engine: DynamoDB API on http://{address}, table {:?}, data in {path}",
         config.table_name

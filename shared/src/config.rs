@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::runner::RunSettings;
 
-/// How the caller's scopes are found (SPEC §5).
+/// How the caller's scopes are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMode {
     /// API Gateway's JWT authorizer has checked the token; its claims are in the request

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use asyncjob_shared::store::table::{
+use asyncjob_shared::store::test_support::schema::{
     ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
 };
 use serde_json::Value;

@@ -1,10 +1,9 @@
-//! `DELETE /job/{id}/status`: cancels a job that has not finished (SPEC §3).
+//! `DELETE /job/{id}/status`: cancels a job that has not finished.
 
-use asyncjob_shared::auth::{self, Access};
 use asyncjob_shared::config::Config;
-use asyncjob_shared::error::ApiError;
-use asyncjob_shared::http;
-use asyncjob_shared::lambda::answer;
+use asyncjob_shared::http::auth::{self, Access};
+use asyncjob_shared::http::serve::{answer, record_job};
+use asyncjob_shared::http::{ApiError, request, response};
 use asyncjob_shared::model::OperationOutcome;
 use asyncjob_shared::store::{Cancel, JobStore};
 use lambda_http::http::{Method, StatusCode};
@@ -19,16 +18,17 @@ async fn cancel(
     config: &Config,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    http::require_method(request, &[Method::DELETE])?;
+    request::require_method(request, &[Method::DELETE])?;
     auth::authorize(request, &config.auth, Access::Admin)?;
-    let id = http::job_id_in_path(request, 1)?;
+    let id = request::job_id_in_path(request, 1)?;
+    record_job(&id);
     match store.cancel(&id).await? {
         Cancel::Cancelled(job) => {
-            let mut response = http::fhir_response(
+            let mut response = response::fhir_response(
                 StatusCode::ACCEPTED,
                 &OperationOutcome::information(format!("job {id} is cancelled")),
             );
-            http::set_validators(&mut response, &job);
+            response::set_validators(&mut response, &job);
             Ok(response)
         }
         Cancel::NotFound => Err(ApiError::NotFound(format!(

@@ -3,15 +3,16 @@
 
 pub mod events;
 
-use asyncjob_shared::auth::{self, Access};
 use asyncjob_shared::config::Config;
-use asyncjob_shared::error::ApiError;
-use asyncjob_shared::http::{self, CONTENT_LOCATION};
-use asyncjob_shared::kickoff::{requested_data_version, start_data_migration};
-use asyncjob_shared::lambda::answer;
+use asyncjob_shared::http::ApiError;
+use asyncjob_shared::http::auth::{self, Access};
+use asyncjob_shared::http::request;
+use asyncjob_shared::http::response::{self, CONTENT_LOCATION};
+use asyncjob_shared::http::serve::{answer, record_job};
 use asyncjob_shared::migration::Registry;
-use asyncjob_shared::model::{AsyncJob, OperationOutcome};
-use asyncjob_shared::store::{JobStore, Kickoff};
+use asyncjob_shared::model::{AsyncJob, JobType, OperationOutcome, instant};
+use asyncjob_shared::parse::kickoff::requested_data_version;
+use asyncjob_shared::store::{JobStore, Kickoff, StoreError};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -27,18 +28,18 @@ async fn kickoff(
     config: &Config,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    http::require_method(request, &[Method::POST])?;
+    request::require_method(request, &[Method::POST])?;
     auth::authorize(request, &config.auth, Access::Admin)?;
-    let preferences = http::preferences(request);
+    let preferences = request::preferences(request);
     if !preferences.respond_async {
         return Err(ApiError::Required(
             "this operation runs asynchronously: send the header 'Prefer: respond-async'".into(),
         ));
     }
-    let body = http::body_bytes(request)?;
+    let body = request::body_bytes(request)?;
     if !body.is_empty()
         && !matches!(
-            http::media_type(request).as_deref(),
+            request::media_type(request).as_deref(),
             None | Some("application/fhir+json" | "application/json")
         )
     {
@@ -47,15 +48,15 @@ async fn kickoff(
         ));
     }
     let data_version = requested_data_version(
-        &http::query_pairs(request),
+        &request::query_pairs(request),
         body,
         preferences.handling,
         Registry::built_in().newest(),
     )?;
-    let base = http::base_url(request, config)?;
-    match start_data_migration(store, data_version, http::request_url(request, &base)).await? {
+    let base = request::base_url(request, config)?;
+    match start_data_migration(store, data_version, request::request_url(request, &base)).await? {
         Kickoff::Created(job) | Kickoff::Existing(job) => {
-            asyncjob_shared::lambda::record_job(&job.id);
+            record_job(&job.id);
             Ok(accepted(&base, &job))
         }
         Kickoff::Busy(running) => Err(ApiError::Busy {
@@ -70,13 +71,29 @@ async fn kickoff(
     }
 }
 
+/// Writes a new accepted data-migration job, unless the store finds one that answers the
+/// request already (see [`JobStore::start_migration`]). `request` is the kick-off's URL.
+pub async fn start_data_migration(
+    store: &impl JobStore,
+    data_version: u32,
+    request: String,
+) -> Result<Kickoff, StoreError> {
+    let job = AsyncJob::accepted(
+        JobType::DataMigration,
+        data_version,
+        request,
+        &instant::format(instant::now()),
+    );
+    store.start_migration(job).await
+}
+
 /// `202 Accepted` pointing at the job's status URL.
 fn accepted(base: &str, job: &AsyncJob) -> Response<Body> {
     let status_url = format!("{base}/job/{}/status", job.id);
-    let mut response = http::fhir_response(
+    let mut response = response::fhir_response(
         StatusCode::ACCEPTED,
         &OperationOutcome::information(&status_url),
     );
-    http::set_header(&mut response, CONTENT_LOCATION, &status_url);
+    response::set_header(&mut response, CONTENT_LOCATION, &status_url);
     response
 }

@@ -1,13 +1,15 @@
-//! `GET /job/{id}/status`: where an asynchronous job stands (SPEC §3).
+//! `GET /job/{id}/status`: where an asynchronous job stands.
 
-use asyncjob_shared::auth::{self, Access};
 use asyncjob_shared::config::Config;
-use asyncjob_shared::error::ApiError;
-use asyncjob_shared::http::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
-use asyncjob_shared::lambda::answer;
-use asyncjob_shared::model::{IssueCode, JobStatus, OperationOutcome, instant};
-use asyncjob_shared::runner::state::poll_interval_seconds;
-use asyncjob_shared::store::{JobStore, StoredJob};
+use asyncjob_shared::http::auth::{self, Access};
+use asyncjob_shared::http::response::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
+use asyncjob_shared::http::serve::{answer, record_job};
+use asyncjob_shared::http::{ApiError, request};
+use asyncjob_shared::model::run::poll_interval_seconds;
+use asyncjob_shared::model::{
+    AsyncJob, IssueCode, JobStatus, OperationOutcome, StoredJob, instant,
+};
+use asyncjob_shared::store::JobStore;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -20,9 +22,10 @@ async fn status(
     config: &Config,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    http::require_method(request, &[Method::GET])?;
+    request::require_method(request, &[Method::GET])?;
     auth::authorize(request, &config.auth, Access::Read)?;
-    let id = http::job_id_in_path(request, 1)?;
+    let id = request::job_id_in_path(request, 1)?;
+    record_job(&id);
     let not_found = || ApiError::NotFound(format!("no job {id} is waiting or finished"));
     let Some(StoredJob {
         job,
@@ -38,25 +41,25 @@ async fn status(
         JobStatus::Accepted => StatusCode::ACCEPTED,
         JobStatus::Completed => StatusCode::OK,
     };
-    if http::if_none_match_hits(request, &http::etag(&job)) {
-        return Ok(http::not_modified(&job));
+    if request::if_none_match_hits(request, &response::etag(&job)) {
+        return Ok(response::not_modified(&job));
     }
-    let mut response = http::fhir_response(status, &job);
-    http::set_validators(&mut response, &job);
+    let mut response = response::fhir_response(status, &job);
+    response::set_validators(&mut response, &job);
     if status == StatusCode::ACCEPTED {
         let wait = poll_interval_seconds(run.as_ref(), &job.meta.last_updated);
-        http::set_header(&mut response, RETRY_AFTER, &wait.to_string());
+        response::set_header(&mut response, RETRY_AFTER, &wait.to_string());
         let progress = run.map_or_else(|| "queued".to_owned(), |run| run.progress());
-        http::set_header(&mut response, X_PROGRESS, &progress);
+        response::set_header(&mut response, X_PROGRESS, &progress);
     }
     if let Some(at) = expires_at {
-        http::set_header(&mut response, EXPIRES, &instant::http_date(at));
+        response::set_header(&mut response, EXPIRES, &instant::http_date(at));
     }
     Ok(response)
 }
 
 /// `500` with the job's own failure: the OperationOutcome in its `outcome` output part.
-fn failure(job: &asyncjob_shared::model::AsyncJob) -> Response<Body> {
+fn failure(job: &AsyncJob) -> Response<Body> {
     let outcome = job
         .output
         .iter()
@@ -67,7 +70,7 @@ fn failure(job: &asyncjob_shared::model::AsyncJob) -> Response<Body> {
         .unwrap_or_else(|| {
             OperationOutcome::error(IssueCode::Exception, format!("job {} failed", job.id))
         });
-    let mut response = http::fhir_response(StatusCode::INTERNAL_SERVER_ERROR, &outcome);
-    http::set_validators(&mut response, job);
+    let mut response = response::fhir_response(StatusCode::INTERNAL_SERVER_ERROR, &outcome);
+    response::set_validators(&mut response, job);
     response
 }

@@ -1,41 +1,33 @@
 //! The worker: runs jobs handed over by the table's stream (new `accepted` jobs) and, on a
-//! schedule, sweeps for accepted jobs nobody is running (SPEC §4).
+//! schedule, sweeps for accepted jobs nobody is running.
 
 use std::time::Instant;
 
-use asyncjob_shared::migration::Registry;
+use asyncjob_shared::events::EventError;
 use asyncjob_shared::model::{CodeSet, JobId, JobStatus};
-use asyncjob_shared::runner::{RunSettings, Runner};
-use asyncjob_shared::store::{DynamoStore, StoreError};
+use asyncjob_shared::runner::Runner;
+use asyncjob_shared::store::RunStore;
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// What a worker invocation was given and must finish by.
-pub struct Invocation<'a> {
-    pub payload: Value,
-    pub deadline: Instant,
-    /// Names this worker in leases: the invocation's request id.
-    pub owner: &'a str,
-}
-
-pub async fn handle(
-    store: &DynamoStore,
-    settings: &RunSettings,
-    registry: &Registry,
-    invocation: Invocation<'_>,
-) -> Result<Value, StoreError> {
-    let runner = Runner::new(store, registry, settings, invocation.owner);
-    if invocation.payload.get("Records").is_some() {
-        let event: StreamEvent = serde_json::from_value(invocation.payload).map_err(|error| {
-            StoreError::Internal(format!("not a DynamoDB stream event: {error}"))
+/// Runs what an invocation's `payload` hands over, finishing by `deadline`. The runner's
+/// owner names this invocation in leases.
+pub async fn handle<S: RunStore>(
+    runner: &Runner<'_, S>,
+    payload: Value,
+    deadline: Instant,
+) -> Result<Value, EventError> {
+    if payload.get("Records").is_some() {
+        let event: StreamEvent = serde_json::from_value(payload).map_err(|error| {
+            EventError::Invalid(format!("not a DynamoDB stream event: {error}"))
         })?;
-        let response = run_stream(&runner, event, invocation.deadline).await;
+        let response = run_stream(runner, event, deadline).await;
         Ok(serde_json::to_value(response).expect("a batch response serializes"))
     } else {
         // Anything else is the schedule's tick.
-        let outcomes = runner.sweep(invocation.deadline).await?;
+        let outcomes = runner.sweep(deadline).await?;
         for (id, outcome) in &outcomes {
             tracing::info!(job = %id, ?outcome, "swept");
         }
@@ -46,8 +38,8 @@ pub async fn handle(
 /// Runs the new accepted jobs of a stream batch. A record whose run failed on the store is
 /// reported back, so Lambda retries from it; jobs whose migration failed are retried by the
 /// sweeper instead, so they never hold up the stream.
-async fn run_stream(
-    runner: &Runner<'_>,
+async fn run_stream<S: RunStore>(
+    runner: &Runner<'_, S>,
     event: StreamEvent,
     deadline: Instant,
 ) -> DynamoDbEventResponse {

@@ -6,9 +6,8 @@
 
 use asyncjob_shared::config::Config;
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
-use asyncjob_shared::store::record::to_item;
-use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
-use asyncjob_shared::store::{StoredJob, local_client};
+use asyncjob_shared::store::local_client;
+use asyncjob_shared::store::test_support::legacy_item;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
@@ -38,13 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &at,
         );
         job.status = statuses[n % statuses.len()];
-        let mut item = to_item(&StoredJob::new(job))?;
-        for older_layout_lacks in [SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT] {
-            item.remove(older_layout_lacks);
-        }
         requests.push(
             WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(legacy_item(job)))
+                        .build()?,
+                )
                 .build(),
         );
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use asyncjob_shared::migration::Registry;
+use asyncjob_shared::migration::{MigrationContext, Registry};
 use asyncjob_shared::runner::Runner;
 
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -15,7 +15,8 @@ const RUN_BUDGET: Duration = Duration::from_secs(60);
 async fn main() -> Result<(), lambda_http::Error> {
     let (store, config) = asyncjob_shared::lambda::init().await?;
     let owner = format!("dev-sweeper-{}", std::process::id());
-    let runner = Runner::new(&store, Registry::built_in(), &config.run, owner);
+    let context = MigrationContext::on(&store, config.run.page_size);
+    let runner = Runner::new(&store, Registry::built_in(), context, &config.run, owner);
     loop {
         match runner.sweep(Instant::now() + RUN_BUDGET).await {
             Ok(outcomes) => {

@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 use super::{Migration, MigrationContext, Step, migrate_jobs_page, s, text};
 use crate::model::{CodeSet, JobId, JobStatus, instant};
 use crate::store::StoreError;
-use crate::store::dynamo::landed;
-use crate::store::record::Item;
-use crate::store::table::{EXPIRES_AT, ID, META, STATUS};
+use crate::store::dynamo::errors::applied;
+use crate::store::dynamo::item::Item;
+use crate::store::dynamo::schema::{EXPIRES_AT, ID, LAST_UPDATED, META, STATUS};
 
 pub struct ExpireFinishedJobs;
 
@@ -50,7 +50,7 @@ fn due_expiry(item: &Item, context: &MigrationContext<'_>) -> Option<(JobId, Off
         .get(META)?
         .as_m()
         .ok()?
-        .get("lastUpdated")?
+        .get(LAST_UPDATED)?
         .as_s()
         .ok()?;
     let id = JobId::parse(text(item, ID)?)?;
@@ -75,5 +75,5 @@ async fn set_expiry(
         .expression_attribute_values(":at", AttributeValue::N(at.unix_timestamp().to_string()))
         .send()
         .await;
-    landed(result, |e| e.is_conditional_check_failed_exception())
+    applied(result, |e| e.is_conditional_check_failed_exception())
 }

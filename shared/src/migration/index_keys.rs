@@ -6,9 +6,9 @@ use futures_util::future::BoxFuture;
 
 use super::{Migration, MigrationContext, Step, migrate_jobs_page, s, text};
 use crate::model::{AsyncJob, CodeSet, instant};
-use crate::store::dynamo::landed;
-use crate::store::record::{self, Item};
-use crate::store::table::{ID, META, SORT_KEY, STATUS, TYPE_SORT_KEY, VERSION_ID};
+use crate::store::dynamo::errors::applied;
+use crate::store::dynamo::item::{self, Item};
+use crate::store::dynamo::schema::{self, ID, META, SORT_KEY, STATUS, TYPE_SORT_KEY, VERSION_ID};
 use crate::store::{Position, StoreError};
 
 pub struct RewriteIndexKeys;
@@ -50,7 +50,7 @@ fn stale_keys(item: Item) -> Option<(AsyncJob, Keys)> {
         text(&item, TYPE_SORT_KEY).map(str::to_owned),
     );
     let id = text(&item, ID).unwrap_or_default().to_owned();
-    let stored = match record::from_item(item, instant::now()) {
+    let stored = match item::from_item(item, instant::now()) {
         Ok(stored) => stored?,
         Err(error) => {
             tracing::warn!(id, %error, "not a readable job; left as it is");
@@ -62,7 +62,7 @@ fn stale_keys(item: Item) -> Option<(AsyncJob, Keys)> {
         type_sort_key: stored
             .job
             .job_type
-            .map(|_| record::type_sort_key(stored.job.status.code(), position.as_str())),
+            .map(|_| schema::type_sort_key(stored.job.status.code(), position.as_str())),
         sort_key: position.as_str().to_owned(),
     };
     let wanted = (Some(keys.sort_key.clone()), keys.type_sort_key.clone());
@@ -96,7 +96,7 @@ async fn rewrite(
         request =
             request.expression_attribute_values(":typeSort", AttributeValue::S(type_sort_key));
     }
-    landed(request.send().await, |e| {
+    applied(request.send().await, |e| {
         e.is_conditional_check_failed_exception()
     })
 }

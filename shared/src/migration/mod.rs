@@ -18,9 +18,9 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
-use crate::store::StoreError;
-use crate::store::dynamo::store_error;
-use crate::store::record::Item;
+use crate::store::dynamo::errors::store_error;
+use crate::store::dynamo::item::Item;
+use crate::store::{DynamoStore, RunStore, StoreError};
 
 pub use expire_finished::ExpireFinishedJobs;
 pub use index_keys::RewriteIndexKeys;
@@ -34,6 +34,18 @@ pub struct MigrationContext<'a> {
     pub retention: Duration,
     /// How many items a step reads at most.
     pub page_size: usize,
+}
+
+impl<'a> MigrationContext<'a> {
+    /// Migrations over the table of `store`, reached through its client.
+    pub fn on(store: &'a DynamoStore, page_size: usize) -> Self {
+        Self {
+            client: store.client(),
+            jobs_table: store.table_name(),
+            retention: store.retention(),
+            page_size,
+        }
+    }
 }
 
 /// What one step did.

@@ -1,12 +1,17 @@
-//! The resources the service reads and writes, as FHIR JSON.
+//! The resources the service reads and writes, as FHIR JSON, and the state a job carries
+//! beside its resource.
 
 pub mod bundle;
 pub mod instant;
 pub mod job;
 pub mod outcome;
 pub mod parameters;
+pub mod run;
+pub mod stored;
 
 pub use bundle::{Bundle, Entry, Link};
 pub use job::{AsyncJob, CodeSet, JobId, JobStatus, JobType, Meta};
 pub use outcome::{IssueCode, OperationOutcome, Severity};
 pub use parameters::{Parameter, Parameters};
+pub use run::{Lease, MigrationProgress, MigrationReport, RunState};
+pub use stored::StoredJob;

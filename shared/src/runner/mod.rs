@@ -1,23 +1,25 @@
-//! The job runner (SPEC §4): claims an accepted job with a lease, applies its migrations a
-//! page at a time with a checkpoint after each, and finishes it.
+//! The job runner: claims an accepted job with a lease, applies its migrations a page at a
+//! time with a checkpoint after each, and finishes it.
 //!
 //! Every write is conditional on the job's version, so a cancel, or another worker, between
 //! two checkpoints makes the next checkpoint fail: the runner then stops and writes nothing
 //! more. A run stops cleanly before its deadline and the next one resumes from the last
 //! checkpoint.
 
-pub mod state;
+#[cfg(test)]
+mod tests;
 
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use crate::migration::{MigrationContext, Registry};
+use crate::model::run::millis;
 use crate::model::{
-    IssueCode, JobId, JobStatus, Meta, OperationOutcome, Parameter, Parameters, instant,
+    IssueCode, JobId, JobStatus, Lease, MigrationProgress, MigrationReport, OperationOutcome,
+    Parameter, Parameters, StoredJob, instant,
 };
-use crate::store::{DynamoStore, JobStore, StoreError, StoredJob};
-use state::{Lease, MigrationProgress, MigrationReport, millis};
+use crate::store::{RunStore, StoreError};
 
 /// How the runner behaves; see [`crate::config::Config`] for where the values come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,24 +64,28 @@ pub enum RunOutcome {
 /// Jobs the sweeper looks at per run.
 const SWEEP_BATCH: usize = 25;
 
-pub struct Runner<'a> {
-    store: &'a DynamoStore,
+pub struct Runner<'a, S> {
+    store: &'a S,
     registry: &'a Registry,
+    context: MigrationContext<'a>,
     settings: &'a RunSettings,
     owner: String,
 }
 
-impl<'a> Runner<'a> {
+impl<'a, S: RunStore> Runner<'a, S> {
+    /// Runs `store`'s jobs with the migrations of `registry`, which work on `context`.
     /// `owner` names this worker in leases; it must differ between concurrent workers.
     pub fn new(
-        store: &'a DynamoStore,
+        store: &'a S,
         registry: &'a Registry,
+        context: MigrationContext<'a>,
         settings: &'a RunSettings,
         owner: impl Into<String>,
     ) -> Self {
         Self {
             store,
             registry,
+            context,
             settings,
             owner: owner.into(),
         }
@@ -88,81 +94,96 @@ impl<'a> Runner<'a> {
     /// Runs the job until it finishes, stops, or `deadline` nears.
     pub async fn run(&self, id: &JobId, deadline: Instant) -> Result<RunOutcome, StoreError> {
         let mut current = match self.claim(id).await? {
-            Claim::Running(job) => *job,
-            Claim::Ended(outcome) => return Ok(outcome),
-        };
-        let context = MigrationContext {
-            client: self.store.client(),
-            jobs_table: self.store.table(),
-            retention: self.store.retention(),
-            page_size: self.settings.page_size,
+            Flow::Continue(job) => *job,
+            Flow::Stop(outcome) => return Ok(outcome),
         };
         loop {
             if Instant::now() + self.settings.stop_before_deadline >= deadline {
                 self.release(&current, None).await?;
                 return Ok(RunOutcome::Yielded);
             }
-            let run = current.run.clone().unwrap_or_default();
-            let plan = run.plan.clone().unwrap_or_default();
-            let Some(&version) = plan.get(run.applied.len()) else {
-                return self.complete(&current).await;
+            current = match self.advance(&current).await? {
+                Flow::Continue(next) => *next,
+                Flow::Stop(outcome) => return Ok(outcome),
             };
-            let Some(migration) = self.registry.get(version) else {
-                return self
-                    .give_up(&current, format!("migration {version} is not registered"))
-                    .await;
-            };
-            let mut progress = run
-                .current
-                .filter(|progress| progress.version == version)
-                .unwrap_or(MigrationProgress {
-                    version,
-                    cursor: None,
-                    items_scanned: 0,
-                    items_changed: 0,
-                    duration_ms: 0,
-                });
-            let started = Instant::now();
-            let step = match migration.step(&context, progress.cursor.as_deref()).await {
-                Ok(step) => step,
-                Err(error) => {
-                    let reason = format!("migration {version} ({}): {error}", migration.name());
-                    tracing::warn!(job = %id, %reason, "step failed");
-                    self.release(&current, Some(reason.clone())).await?;
-                    return Ok(RunOutcome::Failed(reason));
-                }
-            };
-            progress.items_scanned += step.items_scanned;
-            progress.items_changed += step.items_changed;
-            progress.duration_ms +=
-                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            progress.cursor = step.next;
+        }
+    }
 
-            let mut next = self.touched(&current);
-            let next_run = next.run.get_or_insert_default();
-            next_run.attempts = 0;
-            next_run.last_error = None;
-            let expected = &current.job.meta.version_id;
-            let written = if progress.cursor.is_some() {
-                next_run.current = Some(progress);
-                self.store.save(expected, &next).await?
-            } else {
-                next_run.current = None;
-                next_run.applied.push(MigrationReport {
-                    version,
-                    name: migration.name().to_owned(),
-                    items_scanned: progress.items_scanned,
-                    items_changed: progress.items_changed,
-                    duration_ms: progress.duration_ms,
-                });
-                // The migration is done: record it and move the data version up together.
-                self.store.save_advancing(expected, &next, version).await?
-                    || (self.unchanged(&current).await? && self.store.save(expected, &next).await?)
-            };
-            if !written {
-                return self.stopped(id).await;
+    /// Migrates the next page of the job's plan and checkpoints it, or finishes the job when
+    /// the plan is done.
+    async fn advance(&self, current: &StoredJob) -> Result<Flow, StoreError> {
+        let run = current.run.clone().unwrap_or_default();
+        let plan = run.plan.clone().unwrap_or_default();
+        let Some(&version) = plan.get(run.applied.len()) else {
+            return self.complete(current).await.map(Flow::Stop);
+        };
+        let Some(migration) = self.registry.get(version) else {
+            let reason = format!("migration {version} is not registered");
+            return self.give_up(current, reason).await.map(Flow::Stop);
+        };
+        let mut progress = run
+            .current
+            .filter(|progress| progress.version == version)
+            .unwrap_or(MigrationProgress {
+                version,
+                cursor: None,
+                items_scanned: 0,
+                items_changed: 0,
+                duration_ms: 0,
+            });
+        let started = Instant::now();
+        let step = match migration
+            .step(&self.context, progress.cursor.as_deref())
+            .await
+        {
+            Ok(step) => step,
+            Err(error) => {
+                let reason = format!("migration {version} ({}): {error}", migration.name());
+                tracing::warn!(job = %current.job.id, %reason, "step failed");
+                self.release(current, Some(reason.clone())).await?;
+                return Ok(Flow::Stop(RunOutcome::Failed(reason)));
             }
-            current = next;
+        };
+        progress.items_scanned += step.items_scanned;
+        progress.items_changed += step.items_changed;
+        progress.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        progress.cursor = step.next;
+        self.checkpoint(current, progress, migration.name()).await
+    }
+
+    /// Records `progress`; when its migration is done, records it as applied and moves the
+    /// data version up in the same write.
+    async fn checkpoint(
+        &self,
+        current: &StoredJob,
+        progress: MigrationProgress,
+        name: &str,
+    ) -> Result<Flow, StoreError> {
+        let mut next = self.next_revision(current);
+        let next_run = next.run.get_or_insert_default();
+        next_run.attempts = 0;
+        next_run.last_error = None;
+        let expected = &current.job.meta.version_id;
+        let written = if progress.cursor.is_some() {
+            next_run.current = Some(progress);
+            self.store.save(expected, &next).await?
+        } else {
+            let version = progress.version;
+            next_run.current = None;
+            next_run.applied.push(MigrationReport {
+                version,
+                name: name.to_owned(),
+                items_scanned: progress.items_scanned,
+                items_changed: progress.items_changed,
+                duration_ms: progress.duration_ms,
+            });
+            self.store.save_advancing(expected, &next, version).await?
+                || (self.unchanged(current).await? && self.store.save(expected, &next).await?)
+        };
+        if written {
+            Ok(Flow::Continue(Box::new(next)))
+        } else {
+            self.lost_write(&current.job.id).await.map(Flow::Stop)
         }
     }
 
@@ -187,9 +208,9 @@ impl<'a> Runner<'a> {
         Ok(outcomes)
     }
 
-    async fn claim(&self, id: &JobId) -> Result<Claim, StoreError> {
+    async fn claim(&self, id: &JobId) -> Result<Flow, StoreError> {
         let Some(current) = self.store.get(id).await? else {
-            return Ok(Claim::Ended(RunOutcome::NotRunnable));
+            return Ok(Flow::Stop(RunOutcome::NotRunnable));
         };
         let run = current.run.clone().unwrap_or_default();
         let held_elsewhere = run.is_leased_at(instant::now())
@@ -198,7 +219,7 @@ impl<'a> Runner<'a> {
                 .as_ref()
                 .is_some_and(|lease| lease.owner != self.owner);
         if current.job.status != JobStatus::Accepted || held_elsewhere {
-            return Ok(Claim::Ended(RunOutcome::NotRunnable));
+            return Ok(Flow::Stop(RunOutcome::NotRunnable));
         }
         if run.attempts >= self.settings.max_attempts {
             let reason = format!(
@@ -208,9 +229,9 @@ impl<'a> Runner<'a> {
                     .as_deref()
                     .unwrap_or("none recorded (the worker stopped)")
             );
-            return self.give_up(&current, reason).await.map(Claim::Ended);
+            return self.give_up(&current, reason).await.map(Flow::Stop);
         }
-        let mut next = self.touched(&current);
+        let mut next = self.next_revision(&current);
         let now = instant::format(instant::now());
         next.job.transaction_time.get_or_insert(now);
         let next_run = next.run.get_or_insert_default();
@@ -221,9 +242,9 @@ impl<'a> Runner<'a> {
         }
         Ok(
             if self.store.save(&current.job.meta.version_id, &next).await? {
-                Claim::Running(Box::new(next))
+                Flow::Continue(Box::new(next))
             } else {
-                Claim::Ended(RunOutcome::NotRunnable)
+                Flow::Stop(RunOutcome::NotRunnable)
             },
         )
     }
@@ -258,23 +279,17 @@ impl<'a> Runner<'a> {
         output: Parameters,
         outcome: RunOutcome,
     ) -> Result<RunOutcome, StoreError> {
-        let mut next = self.touched(current);
-        next.job.status = status;
-        next.job.output = Some(output);
-        next.expires_at = Some(instant::now() + self.store.retention());
-        if let Some(run) = &mut next.run {
-            run.lease = None;
-        }
+        let next = current.finished(status, output, instant::now(), self.store.retention());
         if self.store.save(&current.job.meta.version_id, &next).await? {
             Ok(outcome)
         } else {
-            self.stopped(&current.job.id).await
+            self.lost_write(&current.job.id).await
         }
     }
 
     /// Lets go of the job so the next run need not wait for the lease to expire.
     async fn release(&self, current: &StoredJob, error: Option<String>) -> Result<(), StoreError> {
-        let mut next = self.touched(current);
+        let mut next = self.next_revision(current);
         if let Some(run) = &mut next.run {
             run.lease = None;
             run.last_error = error;
@@ -287,13 +302,9 @@ impl<'a> Runner<'a> {
     }
 
     /// A copy of the job for the next write: new version, lease renewed.
-    fn touched(&self, current: &StoredJob) -> StoredJob {
+    fn next_revision(&self, current: &StoredJob) -> StoredJob {
         let now = instant::now();
-        let mut next = current.clone();
-        next.job.meta = Meta {
-            version_id: current.job.next_version_id(),
-            last_updated: instant::format(now),
-        };
+        let mut next = current.revised(now);
         next.run.get_or_insert_default().lease = Some(Lease {
             owner: self.owner.clone(),
             expires_at_ms: millis(now + self.settings.lease),
@@ -310,7 +321,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Why a conditional write lost: a cancel, or another worker took over.
-    async fn stopped(&self, id: &JobId) -> Result<RunOutcome, StoreError> {
+    async fn lost_write(&self, id: &JobId) -> Result<RunOutcome, StoreError> {
         let status = self.store.get(id).await?.map(|stored| stored.job.status);
         if status == Some(JobStatus::Cancelled) {
             tracing::info!(job = %id, "cancelled; stopped at the checkpoint");
@@ -321,9 +332,10 @@ impl<'a> Runner<'a> {
     }
 }
 
-enum Claim {
-    Running(Box<StoredJob>),
-    Ended(RunOutcome),
+/// Whether a run goes on, with the job as last written, or stops.
+enum Flow {
+    Continue(Box<StoredJob>),
+    Stop(RunOutcome),
 }
 
 /// `output` of a completed data migration: the version reached and one part per

@@ -1,101 +1,170 @@
-//! [`JobStore`] in memory, with the same answers as the DynamoDB store: for handler CPU
-//! benchmarks and unit tests that are about the handlers, not about storage.
+//! [`JobStore`] and [`RunStore`] in memory, following the same rules as the DynamoDB store:
+//! for handler CPU benchmarks and unit tests of the handlers and the runner. Store behaviour
+//! itself is tested against the engine.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use super::{Cancel, JobStore, Kickoff, SearchPage, SearchQuery, StoreError, StoredJob, page};
-use crate::model::{AsyncJob, JobId, JobStatus, Meta, instant};
+use super::{
+    Cancel, Cancellation, JobStore, Kickoff, RunStore, SearchPage, SearchQuery, StoreError,
+    answer_without_writing, cancellation,
+};
+use crate::model::{AsyncJob, JobId, JobStatus, StoredJob, instant};
+
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    retention: Duration,
+}
 
 #[derive(Debug, Default)]
-pub struct MemoryStore {
-    jobs: Mutex<BTreeMap<JobId, StoredJob>>,
+struct State {
+    jobs: BTreeMap<JobId, StoredJob>,
+    data_version: u32,
 }
 
 impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
+    /// `retention` is how long finished jobs stay readable.
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            state: Mutex::default(),
+            retention,
+        }
     }
 
     /// Writes `stored` as it is, over any job with its id.
     pub fn put(&self, stored: StoredJob) {
-        self.lock().insert(stored.job.id.clone(), stored);
+        self.lock().jobs.insert(stored.job.id.clone(), stored);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<JobId, StoredJob>> {
-        self.jobs
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-fn live(stored: &StoredJob) -> bool {
-    stored.expires_at.is_none_or(|at| at > instant::now())
+impl State {
+    fn live_jobs(&self) -> impl Iterator<Item = &StoredJob> {
+        let now = instant::now();
+        self.jobs
+            .values()
+            .filter(move |stored| stored.is_live_at(now))
+    }
+
+    fn live(&self, id: &JobId) -> Option<&StoredJob> {
+        self.jobs
+            .get(id)
+            .filter(|stored| stored.is_live_at(instant::now()))
+    }
+
+    /// Whether the job is still at `expected_version`, as a conditional write checks.
+    fn is_at(&self, id: &JobId, expected_version: &str) -> bool {
+        self.jobs
+            .get(id)
+            .is_some_and(|stored| stored.job.meta.version_id == expected_version)
+    }
 }
 
 impl JobStore for MemoryStore {
     async fn get(&self, id: &JobId) -> Result<Option<StoredJob>, StoreError> {
-        Ok(self.lock().get(id).filter(|stored| live(stored)).cloned())
+        Ok(self.lock().live(id).cloned())
     }
 
     async fn start_migration(&self, job: AsyncJob) -> Result<Kickoff, StoreError> {
-        let mut jobs = self.lock();
-        let same_type = |other: &AsyncJob| other.job_type == job.job_type;
-        let live_jobs = || jobs.values().filter(|stored| live(stored)).map(|s| &s.job);
-        if let Some(running) =
-            live_jobs().find(|other| same_type(other) && other.status == JobStatus::Accepted)
-        {
-            return Ok(if running.data_version == job.data_version {
-                Kickoff::Existing(running.clone())
-            } else {
-                Kickoff::Busy(running.clone())
-            });
+        let mut state = self.lock();
+        let same_type = |other: &&StoredJob| other.job.job_type == job.job_type;
+        let running = state
+            .live_jobs()
+            .filter(same_type)
+            .find(|other| other.job.status == JobStatus::Accepted);
+        // The newest job for the same version, as the store's version pointer names it.
+        let same_version = state
+            .live_jobs()
+            .filter(same_type)
+            .filter(|other| other.job.data_version == job.data_version)
+            .max_by(|a, b| a.job.id.cmp(&b.job.id));
+        let answer = answer_without_writing(
+            &job,
+            running.map(|stored| stored.job.clone()),
+            same_version.map(|stored| stored.job.clone()),
+        );
+        if let Some(answer) = answer {
+            return Ok(answer);
         }
-        if let Some(done) = live_jobs().find(|other| {
-            same_type(other)
-                && other.data_version == job.data_version
-                && other.status == JobStatus::Completed
-        }) {
-            return Ok(Kickoff::Existing(done.clone()));
-        }
-        jobs.insert(job.id.clone(), StoredJob::new(job.clone()));
+        state
+            .jobs
+            .insert(job.id.clone(), StoredJob::new(job.clone()));
         Ok(Kickoff::Created(job))
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
-        let mut jobs = self.lock();
-        let Some(stored) = jobs.get_mut(id).filter(|stored| live(stored)) else {
+        let mut state = self.lock();
+        let Some(current) = state.live(id) else {
             return Ok(Cancel::NotFound);
         };
-        match stored.job.status {
-            JobStatus::Cancelled => Ok(Cancel::NotFound),
-            JobStatus::Completed | JobStatus::Error => Ok(Cancel::Finished(stored.job.clone())),
-            JobStatus::Accepted => {
-                let now = instant::now();
-                stored.job.meta = Meta {
-                    version_id: stored.job.next_version_id(),
-                    last_updated: instant::format(now),
-                };
-                stored.job.status = JobStatus::Cancelled;
-                Ok(Cancel::Cancelled(stored.job.clone()))
+        match cancellation(current, instant::now(), self.retention) {
+            Cancellation::Write(cancelled) => {
+                let job = cancelled.job.clone();
+                state.jobs.insert(id.clone(), cancelled);
+                Ok(Cancel::Cancelled(job))
             }
+            Cancellation::Refuse(answer) => Ok(answer),
         }
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let jobs = self.lock();
-        let found: Vec<&AsyncJob> = jobs
-            .values()
-            .filter(|stored| live(stored))
-            .map(|stored| &stored.job)
-            .filter(|job| query.matches(job))
-            .collect();
-        let total = query.total.then_some(found.len() as u64);
-        let candidates = found
-            .into_iter()
-            .filter(|job| query.comes_after_cursor(job))
+        let state = self.lock();
+        let found = state.live_jobs().map(|stored| stored.job.clone()).collect();
+        Ok(query.page_of_found(found))
+    }
+}
+
+impl RunStore for MemoryStore {
+    async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.is_at(&next.job.id, expected_version) {
+            return Ok(false);
+        }
+        state.jobs.insert(next.job.id.clone(), next.clone());
+        Ok(true)
+    }
+
+    async fn save_advancing(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        data_version: u32,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.is_at(&next.job.id, expected_version) || state.data_version >= data_version {
+            return Ok(false);
+        }
+        state.jobs.insert(next.job.id.clone(), next.clone());
+        state.data_version = data_version;
+        Ok(true)
+    }
+
+    async fn data_version(&self) -> Result<u32, StoreError> {
+        Ok(self.lock().data_version)
+    }
+
+    async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
+        let state = self.lock();
+        let mut accepted: Vec<StoredJob> = state
+            .live_jobs()
+            .filter(|stored| stored.job.status == JobStatus::Accepted)
             .cloned()
             .collect();
-        Ok(page(candidates, query, total))
+        accepted.sort_by(|a, b| {
+            (&a.job.request_time, &a.job.id).cmp(&(&b.job.request_time, &b.job.id))
+        });
+        accepted.truncate(limit);
+        Ok(accepted)
+    }
+
+    fn retention(&self) -> Duration {
+        self.retention
     }
 }

@@ -1,19 +1,23 @@
-//! Where jobs live: the [`JobStore`] trait and its DynamoDB implementation.
+//! Where jobs live: [`JobStore`] for the handlers, [`RunStore`] for the runner, and their two
+//! implementations: DynamoDB, and memory (for unit tests and CPU benchmarks). The rules a
+//! kick-off and a cancel follow are written once here and both stores apply them.
 
-pub mod dynamo;
-pub mod memory;
-pub mod record;
-pub mod table;
+pub(crate) mod dynamo;
+mod memory;
+mod query;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use std::future::Future;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
-pub use dynamo::{DynamoStore, dynamodb_client, local_client};
+pub use dynamo::{DynamoStore, dynamodb_client, ensure_table, local_client};
 pub use memory::MemoryStore;
+pub use query::{Order, Position, SearchPage, SearchQuery};
 
-use crate::model::{AsyncJob, JobId, JobStatus, JobType, instant};
-use crate::runner::state::RunState;
+use crate::model::{AsyncJob, JobId, JobStatus, StoredJob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,27 +26,6 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store failure: {0}")]
     Internal(String),
-}
-
-/// A job and what the store knows about it beyond the resource.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredJob {
-    pub job: AsyncJob,
-    /// When the store will delete the record (finished jobs only).
-    pub expires_at: Option<OffsetDateTime>,
-    /// The worker's lease and checkpoint, once a worker has taken the job.
-    pub run: Option<RunState>,
-}
-
-impl StoredJob {
-    /// A job no worker has touched yet.
-    pub fn new(job: AsyncJob) -> Self {
-        Self {
-            job,
-            expires_at: None,
-            run: None,
-        }
-    }
 }
 
 /// What a kick-off came to.
@@ -66,99 +49,6 @@ pub enum Cancel {
     Finished(AsyncJob),
 }
 
-/// The order of search results, by `requestTime` then id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Order {
-    #[default]
-    NewestFirst,
-    OldestFirst,
-}
-
-/// A place in a search's order: results continue after it. Clients see it only inside an
-/// opaque cursor.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Position(String);
-
-impl Position {
-    pub fn of(job: &AsyncJob) -> Self {
-        Self(format!("{}#{}", job.request_time, job.id))
-    }
-
-    /// Accepts only what [`Position::of`] writes, so a cursor cannot smuggle anything into a
-    /// query.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (time, id) = text.split_once('#')?;
-        instant::parse(time)?;
-        JobId::parse(id)?;
-        Some(Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A search, already validated. `None` means "any"; an empty list matches nothing.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchQuery {
-    pub ids: Option<Vec<JobId>>,
-    pub types: Option<Vec<JobType>>,
-    pub statuses: Option<Vec<JobStatus>>,
-    pub count: usize,
-    pub order: Order,
-    pub after: Option<Position>,
-    pub total: bool,
-}
-
-impl SearchQuery {
-    /// Whether `job` matches the search's ids, types and statuses.
-    fn matches(&self, job: &AsyncJob) -> bool {
-        self.ids.as_ref().is_none_or(|ids| ids.contains(&job.id))
-            && self
-                .statuses
-                .as_ref()
-                .is_none_or(|s| s.contains(&job.status))
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|t| job.job_type.is_some_and(|jt| t.contains(&jt)))
-    }
-
-    /// Whether `job` lies after the cursor in the search's order.
-    fn comes_after_cursor(&self, job: &AsyncJob) -> bool {
-        match (&self.after, self.order) {
-            (None, _) => true,
-            (Some(after), Order::NewestFirst) => Position::of(job) < *after,
-            (Some(after), Order::OldestFirst) => Position::of(job) > *after,
-        }
-    }
-}
-
-/// Orders the candidates and cuts the page. Given at least `count + 1` candidates in
-/// every key range, whether another page exists is known without another read.
-fn page(mut candidates: Vec<AsyncJob>, query: &SearchQuery, total: Option<u64>) -> SearchPage {
-    candidates.sort_by_cached_key(Position::of);
-    if query.order == Order::NewestFirst {
-        candidates.reverse();
-    }
-    let next = (candidates.len() > query.count).then(|| Position::of(&candidates[query.count - 1]));
-    candidates.truncate(query.count);
-    SearchPage {
-        jobs: candidates,
-        next,
-        total,
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchPage {
-    pub jobs: Vec<AsyncJob>,
-    /// Where the next page starts, when there is one.
-    pub next: Option<Position>,
-    /// The number of matches in all pages, when it was asked for.
-    pub total: Option<u64>,
-}
-
 /// Job storage as the handlers need it. Every state change is a conditional write, so
 /// concurrent callers never overwrite each other.
 pub trait JobStore: Send + Sync {
@@ -166,8 +56,8 @@ pub trait JobStore: Send + Sync {
     fn get(&self, id: &JobId)
     -> impl Future<Output = Result<Option<StoredJob>, StoreError>> + Send;
 
-    /// Writes `job` (a new `accepted` data migration) unless a job for the same data version
-    /// is accepted or completed, or another data migration is accepted.
+    /// Writes `job` (a new `accepted` data migration) unless [`answer_without_writing`]
+    /// finds that an existing job answers the kick-off.
     fn start_migration(
         &self,
         job: AsyncJob,
@@ -183,23 +73,79 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The writes and reads the job runner needs beyond [`JobStore`].
+pub trait RunStore: JobStore {
+    /// Writes `next` over the job if it is still at `expected_version`; `false` when someone
+    /// wrote it first (a cancel, another worker), and nothing was written.
+    fn save(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    #[test]
-    fn positions_accept_only_their_own_shape() {
-        let good = "2026-11-27T12:00:00.123Z#0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a";
-        assert_eq!(Position::parse(good).unwrap().as_str(), good);
-        for bad in [
-            "",
-            "#",
-            "2026-11-27T12:00:00.123Z",
-            "2026-11-27T12:00:00Z#abc",
-            "2026-11-27T12:00:00.123Z#a/b",
-            "2026-11-27T12:00:00.123Z#a#b",
-        ] {
-            assert!(Position::parse(bad).is_none(), "{bad:?}");
+    /// [`save`](Self::save), and in the same write moves the stored data version up to
+    /// `data_version`. `false` when the job changed or the data is at `data_version` or beyond
+    /// already; nothing was written then.
+    fn save_advancing(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        data_version: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The data version the stored data has reached; 0 before any migration.
+    fn data_version(&self) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at.
+    fn accepted_jobs(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredJob>, StoreError>> + Send;
+
+    /// How long finished jobs stay readable.
+    fn retention(&self) -> Duration;
+}
+
+/// The kick-off rule: `running` is the accepted migration of the job's type, if any, and
+/// `same_version` the last job started for the job's data version. A job for the same version
+/// that is accepted or completed answers the kick-off, and another version that runs refuses
+/// it; `None` means the new job is to be written.
+pub(crate) fn answer_without_writing(
+    job: &AsyncJob,
+    running: Option<AsyncJob>,
+    same_version: Option<AsyncJob>,
+) -> Option<Kickoff> {
+    if let Some(running) = running.filter(|running| running.status == JobStatus::Accepted) {
+        return Some(if running.data_version == job.data_version {
+            Kickoff::Existing(running)
+        } else {
+            Kickoff::Busy(running)
+        });
+    }
+    same_version
+        .filter(|existing| matches!(existing.status, JobStatus::Accepted | JobStatus::Completed))
+        .map(Kickoff::Existing)
+}
+
+/// What a cancel of a job does.
+pub(crate) enum Cancellation {
+    /// Write the cancelled job over the current one.
+    Write(StoredJob),
+    /// Write nothing: this is the answer.
+    Refuse(Cancel),
+}
+
+/// The cancel rule: only an `accepted` job can be cancelled.
+pub(crate) fn cancellation(
+    current: &StoredJob,
+    now: OffsetDateTime,
+    retention: Duration,
+) -> Cancellation {
+    match current.job.status {
+        JobStatus::Cancelled => Cancellation::Refuse(Cancel::NotFound),
+        JobStatus::Completed | JobStatus::Error => {
+            Cancellation::Refuse(Cancel::Finished(current.job.clone()))
         }
+        JobStatus::Accepted => Cancellation::Write(current.cancelled(now, retention)),
     }
 }

@@ -1,5 +1,5 @@
 use asyncjob_shared::model::JobStatus;
-use asyncjob_shared::store::StoredJob;
+use asyncjob_shared::model::StoredJob;
 use asyncjob_tests::{ApiRequest, TestEnv};
 
 use crate::support::{job, seeded};

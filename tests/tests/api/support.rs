@@ -1,7 +1,7 @@
 //! Jobs in states the handlers cannot produce on their own yet.
 
+use asyncjob_shared::model::StoredJob;
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, Parameter, Parameters, instant};
-use asyncjob_shared::store::StoredJob;
 use asyncjob_tests::TestEnv;
 use serde_json::json;
 use time::Duration;

@@ -5,9 +5,8 @@ use asyncjob_shared::model::JobStatus;
 use asyncjob_tests::TestEnv;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use worker::Invocation;
 
-use crate::support::settings;
+use crate::support::{runner_on, settings};
 
 fn sqs_event(messages: &[(&str, &str)]) -> Value {
     let records: Vec<Value> = messages
@@ -139,14 +138,9 @@ async fn the_stream_runs_new_accepted_jobs() {
         ("2", "0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a", "accepted"),
         ("3", "~active~data-migration", "whatever"),
     ]);
-    let invocation = Invocation {
-        payload,
-        deadline: Instant::now() + Duration::from_secs(60),
-        owner: "request-1",
-    };
-    let response = worker::handle(&env.store, &settings, Registry::built_in(), invocation)
-        .await
-        .unwrap();
+    let runner = runner_on(&env, Registry::built_in(), &settings, "request-1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let response = worker::handle(&runner, payload, deadline).await.unwrap();
     assert!(failures(&response).is_empty());
     assert_eq!(
         env.job(job.id.as_str()).await.unwrap().job.status,
@@ -164,14 +158,9 @@ async fn the_schedule_sweeps_jobs_nobody_runs() {
         "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {}
     });
-    let invocation = Invocation {
-        payload: tick,
-        deadline: Instant::now() + Duration::from_secs(60),
-        owner: "request-2",
-    };
-    let response = worker::handle(&env.store, &settings, Registry::built_in(), invocation)
-        .await
-        .unwrap();
+    let runner = runner_on(&env, Registry::built_in(), &settings, "request-2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let response = worker::handle(&runner, tick, deadline).await.unwrap();
     assert_eq!(response["jobsRun"], 1);
     assert_eq!(
         env.job(job.id.as_str()).await.unwrap().job.status,

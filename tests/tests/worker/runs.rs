@@ -4,12 +4,16 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::JobStatus;
-use asyncjob_shared::runner::{RunOutcome, Runner};
-use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
+use asyncjob_shared::runner::RunOutcome;
+use asyncjob_shared::store::RunStore;
+use asyncjob_shared::store::test_support::Item;
+use asyncjob_shared::store::test_support::schema::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use serde_json::{Value, json};
 
-use crate::support::{Broken, far_deadline, legacy_jobs, pausing_registry, put_items, settings};
+use crate::support::{
+    Broken, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on, settings,
+};
 
 fn status_of(id: &impl std::fmt::Display) -> ApiRequest {
     ApiRequest::get(&format!("/job/{id}/status"))
@@ -18,7 +22,7 @@ fn status_of(id: &impl std::fmt::Display) -> ApiRequest {
 /// What the migrations write on each legacy job: its TTL and index keys.
 async fn migrated_attributes(
     env: &TestEnv,
-    legacy: &[asyncjob_shared::store::record::Item],
+    legacy: &[Item],
 ) -> BTreeMap<String, Vec<Option<String>>> {
     let mut found = BTreeMap::new();
     for item in legacy {
@@ -80,7 +84,7 @@ async fn a_job_runs_to_completed_with_what_each_migration_did() {
 
     let job = env.kick_off(2).await;
     let settings = settings();
-    let runner = Runner::new(&env.store, Registry::built_in(), &settings, "worker-1");
+    let runner = runner_on(&env, Registry::built_in(), &settings, "worker-1");
     assert_eq!(
         runner.run(&job.id, far_deadline()).await.unwrap(),
         RunOutcome::Completed
@@ -128,7 +132,7 @@ async fn a_job_runs_to_completed_with_what_each_migration_did() {
 async fn a_version_already_reached_completes_at_once() {
     let env = TestEnv::start().await;
     let settings = settings();
-    let runner = Runner::new(&env.store, Registry::built_in(), &settings, "worker-1");
+    let runner = runner_on(&env, Registry::built_in(), &settings, "worker-1");
     let first = env.kick_off(2).await;
     assert_eq!(
         runner.run(&first.id, far_deadline()).await.unwrap(),
@@ -156,7 +160,7 @@ async fn progress_is_visible_while_the_job_runs() {
     let job = env.kick_off(2).await;
     let paused = pausing_registry(2);
     let settings = settings();
-    let runner = Runner::new(&env.store, &paused.registry, &settings, "worker-1");
+    let runner = runner_on(&env, &paused.registry, &settings, "worker-1");
 
     let watch = async {
         paused.paused.notified().await;
@@ -184,7 +188,7 @@ async fn a_cancel_stops_the_run_at_the_next_checkpoint() {
     let job = env.kick_off(2).await;
     let paused = pausing_registry(2);
     let settings = settings();
-    let runner = Runner::new(&env.store, &paused.registry, &settings, "worker-1");
+    let runner = runner_on(&env, &paused.registry, &settings, "worker-1");
 
     let cancel = async {
         paused.paused.notified().await;
@@ -216,7 +220,7 @@ async fn a_cancel_stops_the_run_at_the_next_checkpoint() {
     );
 
     // Nothing brings it back: the sweeper leaves it, and it stays cancelled.
-    let sweeper = Runner::new(&env.store, Registry::built_in(), &settings, "sweeper");
+    let sweeper = runner_on(&env, Registry::built_in(), &settings, "sweeper");
     assert!(sweeper.sweep(far_deadline()).await.unwrap().is_empty());
     let stored = env.job(job.id.as_str()).await.unwrap();
     assert_eq!(stored.job.status, JobStatus::Cancelled);
@@ -232,12 +236,7 @@ async fn a_dead_worker_is_resumed_by_the_sweeper_with_the_same_result() {
     let uninterrupted = TestEnv::start().await;
     put_items(&uninterrupted, &legacy).await;
     let job = uninterrupted.kick_off(2).await;
-    let runner = Runner::new(
-        &uninterrupted.store,
-        Registry::built_in(),
-        &settings,
-        "worker-1",
-    );
+    let runner = runner_on(&uninterrupted, Registry::built_in(), &settings, "worker-1");
     assert_eq!(
         runner.run(&job.id, far_deadline()).await.unwrap(),
         RunOutcome::Completed
@@ -247,13 +246,13 @@ async fn a_dead_worker_is_resumed_by_the_sweeper_with_the_same_result() {
     put_items(&crashed, &legacy).await;
     let job = crashed.kick_off(2).await;
     let paused = pausing_registry(3);
-    let dying = Runner::new(&crashed.store, &paused.registry, &settings, "worker-1");
+    let dying = runner_on(&crashed, &paused.registry, &settings, "worker-1");
     tokio::select! {
         outcome = dying.run(&job.id, far_deadline()) => panic!("the run should pause, not end: {outcome:?}"),
         // Dropping the run mid-page is the crash.
         _ = paused.paused.notified() => {}
     }
-    let sweeper = Runner::new(&crashed.store, Registry::built_in(), &settings, "sweeper");
+    let sweeper = runner_on(&crashed, Registry::built_in(), &settings, "sweeper");
     assert!(
         sweeper.sweep(far_deadline()).await.unwrap().is_empty(),
         "the lease still holds"
@@ -276,8 +275,8 @@ async fn two_workers_never_both_run_a_job() {
     let job = env.kick_off(2).await;
     let settings = settings();
     let (first, second) = (pausing_registry(usize::MAX), pausing_registry(usize::MAX));
-    let a = Runner::new(&env.store, &first.registry, &settings, "worker-a");
-    let b = Runner::new(&env.store, &second.registry, &settings, "worker-b");
+    let a = runner_on(&env, &first.registry, &settings, "worker-a");
+    let b = runner_on(&env, &second.registry, &settings, "worker-b");
 
     let (outcome_a, outcome_b) = tokio::join!(
         a.run(&job.id, far_deadline()),
@@ -300,8 +299,8 @@ async fn a_worker_that_lost_its_lease_writes_nothing_more() {
     let job = env.kick_off(2).await;
     let settings = settings();
     let slow = pausing_registry(1);
-    let a = Runner::new(&env.store, &slow.registry, &settings, "worker-a");
-    let b = Runner::new(&env.store, Registry::built_in(), &settings, "worker-b");
+    let a = runner_on(&env, &slow.registry, &settings, "worker-a");
+    let b = runner_on(&env, Registry::built_in(), &settings, "worker-b");
 
     let take_over = async {
         slow.paused.notified().await;
@@ -328,7 +327,7 @@ async fn a_run_stops_before_its_deadline_and_the_next_resumes() {
     let job = env.kick_off(2).await;
     let settings = settings();
     let paused = pausing_registry(2);
-    let runner = Runner::new(&env.store, &paused.registry, &settings, "worker-1");
+    let runner = runner_on(&env, &paused.registry, &settings, "worker-1");
 
     let deadline = Instant::now() + Duration::from_millis(200);
     let late = async {
@@ -359,7 +358,7 @@ async fn a_job_that_keeps_failing_ends_in_error() {
     let job = env.kick_off(1).await;
     let settings = settings();
     let registry = Registry::new(vec![Box::new(Broken)]).unwrap();
-    let runner = Runner::new(&env.store, &registry, &settings, "worker-1");
+    let runner = runner_on(&env, &registry, &settings, "worker-1");
     for _ in 0..settings.max_attempts {
         let outcome = runner.run(&job.id, far_deadline()).await.unwrap();
         assert!(

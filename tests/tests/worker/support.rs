@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
-use asyncjob_shared::runner::RunSettings;
-use asyncjob_shared::store::record::{Item, to_item};
-use asyncjob_shared::store::table::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
-use asyncjob_shared::store::{StoreError, StoredJob};
+use asyncjob_shared::runner::{RunSettings, Runner};
+use asyncjob_shared::store::test_support::{Item, legacy_item};
+use asyncjob_shared::store::{DynamoStore, StoreError};
 use asyncjob_tests::TestEnv;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
@@ -26,6 +25,17 @@ pub fn settings() -> RunSettings {
     }
 }
 
+/// A runner of `env`'s jobs whose migrations work on `env`'s table.
+pub fn runner_on<'a>(
+    env: &'a TestEnv,
+    registry: &'a Registry,
+    settings: &'a RunSettings,
+    owner: &str,
+) -> Runner<'a, DynamoStore> {
+    let context = MigrationContext::on(&env.store, settings.page_size);
+    Runner::new(&env.store, registry, context, settings, owner)
+}
+
 pub fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
 }
@@ -38,11 +48,7 @@ pub fn legacy_jobs(n: usize) -> Vec<Item> {
             let at = instant::format(instant::now() - time::Duration::minutes((n - i) as i64));
             let mut job = AsyncJob::accepted(JobType::DataMigration, 1, "urn:old".into(), &at);
             job.status = statuses[i % statuses.len()];
-            let mut item = to_item(&StoredJob::new(job)).unwrap();
-            for missing in [SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT] {
-                item.remove(missing);
-            }
-            item
+            legacy_item(job)
         })
         .collect()
 }

@@ -1,10 +1,14 @@
 //! The one error type of the HTTP handlers, and the one place it becomes a response.
 
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
+use std::future::Future;
+use std::pin::Pin;
 
-use crate::http::{self, RETRY_AFTER};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, IntoResponse, Response};
+
+use super::response::{RETRY_AFTER, fhir_response, set_header};
 use crate::model::{IssueCode, OperationOutcome};
+use crate::parse::Invalid;
 use crate::store::StoreError;
 
 /// Seconds a client is asked to wait before trying a request that failed for a passing reason.
@@ -71,7 +75,7 @@ impl ApiError {
     /// The answer a client gets: the status, an OperationOutcome, and `Retry-After` when
     /// trying again later can help. Server faults are logged here, and their details stay in
     /// the log rather than the response.
-    pub fn into_response(self) -> Response<Body> {
+    fn response(self) -> Response<Body> {
         let (status, code) = self.status_and_code();
         let diagnostics = match &self {
             Self::Store(StoreError::Internal(detail)) => {
@@ -84,11 +88,24 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = http::fhir_response(status, &OperationOutcome::error(code, diagnostics));
+        let mut response = fhir_response(status, &OperationOutcome::error(code, diagnostics));
         if let Some(seconds) = self.retry_after() {
-            http::set_header(&mut response, RETRY_AFTER, &seconds.to_string());
+            set_header(&mut response, RETRY_AFTER, &seconds.to_string());
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    // The trait names its future type privately; this is that type.
+    fn into_response(self) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+        Box::pin(std::future::ready(self.response()))
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(Invalid(message): Invalid) -> Self {
+        Self::Invalid(message)
     }
 }
 
@@ -122,7 +139,7 @@ mod tests {
             ),
         ];
         for (error, status, code) in cases {
-            let response = error.into_response();
+            let response = error.response();
             assert_eq!(response.status().as_u16(), status);
             assert_eq!(
                 response.headers()["content-type"],
@@ -141,17 +158,16 @@ mod tests {
             message: "busy".into(),
             retry_after: 7,
         }
-        .into_response();
+        .response();
         assert_eq!(busy.status(), 429);
         assert_eq!(busy.headers()["retry-after"], "7");
-        let down = ApiError::Store(StoreError::Unavailable("timeout".into())).into_response();
+        let down = ApiError::Store(StoreError::Unavailable("timeout".into())).response();
         assert_eq!(down.headers()["retry-after"], "2");
     }
 
     #[test]
     fn server_faults_do_not_leak_details() {
-        let response =
-            ApiError::Store(StoreError::Internal("secret table arn".into())).into_response();
+        let response = ApiError::Store(StoreError::Internal("secret table arn".into())).response();
         assert!(!outcome_of(&response).to_string().contains("secret"));
     }
 }

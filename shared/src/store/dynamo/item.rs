@@ -7,9 +7,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::table::{EXPIRES_AT, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY};
-use super::{Position, StoreError, StoredJob};
-use crate::model::{AsyncJob, CodeSet};
+use super::schema::{
+    EXPIRES_AT, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY, type_sort_key,
+};
+use crate::model::{AsyncJob, CodeSet, StoredJob};
+use crate::store::{Position, StoreError};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -63,11 +65,6 @@ pub fn from_item(item: Item, now: OffsetDateTime) -> Result<Option<StoredJob>, S
     }))
 }
 
-/// The `type-index` sort key: status first, so one status of one type is one key range.
-pub fn type_sort_key(status: &str, position: &str) -> String {
-    format!("{status}#{position}")
-}
-
 fn internal(error: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("job item: {error}"))
 }
@@ -78,8 +75,8 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::model::RunState;
     use crate::model::{JobStatus, JobType};
-    use crate::runner::state::RunState;
 
     fn stored() -> StoredJob {
         let mut job = AsyncJob::accepted(

@@ -1,8 +1,8 @@
 //! Reading request parameters the FHIR way: unknown ones are ignored, or refused when the
 //! client prefers `handling=strict`.
 
-use crate::error::ApiError;
-use crate::http::Handling;
+use super::Invalid;
+use super::prefer::Handling;
 
 /// The parameters of one request, with the names a route knows.
 pub struct ParamReader<'a> {
@@ -17,21 +17,19 @@ impl<'a> ParamReader<'a> {
         pairs: &'a [(String, String)],
         known: &[&str],
         handling: Handling,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Invalid> {
         if let Some((name, _)) = pairs
             .iter()
             .find(|(name, value)| known.contains(&name.as_str()) && value.trim().is_empty())
         {
-            return Err(ApiError::Invalid(format!(
-                "the parameter {name:?} has no value"
-            )));
+            return Err(Invalid(format!("the parameter {name:?} has no value")));
         }
         if handling == Handling::Strict
             && let Some((name, _)) = pairs
                 .iter()
                 .find(|(name, _)| !known.contains(&name.as_str()))
         {
-            return Err(ApiError::Invalid(format!(
+            return Err(Invalid(format!(
                 "unknown parameter {name:?} (known: {})",
                 known.join(", ")
             )));
@@ -49,11 +47,11 @@ impl<'a> ParamReader<'a> {
     }
 
     /// The value of a parameter that may be given once.
-    pub fn single(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+    pub fn single(&self, name: &str) -> Result<Option<&'a str>, Invalid> {
         let mut values = self.all(name);
         let first = values.next();
         if values.next().is_some() {
-            return Err(ApiError::Invalid(format!(
+            return Err(Invalid(format!(
                 "the parameter {name:?} may be given only once"
             )));
         }
@@ -65,7 +63,7 @@ impl<'a> ParamReader<'a> {
         &self,
         name: &str,
         range: std::ops::RangeInclusive<u32>,
-    ) -> Result<Option<u32>, ApiError> {
+    ) -> Result<Option<u32>, Invalid> {
         let Some(text) = self.single(name)? else {
             return Ok(None);
         };
@@ -74,7 +72,7 @@ impl<'a> ParamReader<'a> {
             .filter(|value| range.contains(value))
             .map(Some)
             .ok_or_else(|| {
-                ApiError::Invalid(format!(
+                Invalid(format!(
                     "{name}={text:?}: expected a whole number from {} to {}",
                     range.start(),
                     range.end()

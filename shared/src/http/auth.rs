@@ -1,4 +1,5 @@
-//! Who is calling, and may they (SPEC §5).
+//! Who is calling, and may they: scopes from the JWT authorizer's claims in AWS, or from an
+//! unsigned token on the local stack.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -6,8 +7,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 
+use super::error::ApiError;
 use crate::config::{AuthConfig, AuthMode};
-use crate::error::ApiError;
 
 /// What a route needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

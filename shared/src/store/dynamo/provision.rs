@@ -1,12 +1,5 @@
-//! The jobs table: its attribute names, its indexes, and how to create it.
-//!
-//! Every search is a Query on one of two sparse GSIs, both ordered by request time then id:
-//! - `status-index`: partition `status`, sort `sortKey` = `{requestTime}#{id}`;
-//! - `type-index`: partition `type`, sort `typeSortKey` = `{status}#{requestTime}#{id}`, so a
-//!   search on type and status is one key range.
-//!
-//! Items that are not jobs (the kick-off's bookkeeping) carry neither `status` nor `type`, so
-//! no index holds them, and their ids contain `~`, which no job id can.
+//! Creating the jobs table with its indexes and TTL, for the local stack and the tests; in
+//! AWS the SAM template creates it, with the stream that triggers the worker.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -14,35 +7,15 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::StoreError;
-use super::dynamo::store_error;
+use super::errors::store_error;
+use super::schema::{
+    EXPIRES_AT, ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
+};
+use crate::store::StoreError;
 
-pub const ID: &str = "id";
-pub const STATUS: &str = "status";
-pub const TYPE: &str = "type";
-pub const META: &str = "meta";
-pub const VERSION_ID: &str = "versionId";
-pub const SORT_KEY: &str = "sortKey";
-pub const TYPE_SORT_KEY: &str = "typeSortKey";
-/// Epoch seconds after which DynamoDB's TTL deletes a finished job.
-pub const EXPIRES_AT: &str = "expiresAt";
-/// The worker's lease and checkpoint ([`crate::runner::state::RunState`]).
-pub const RUN: &str = "run";
-/// The data version the stored data has reached, on the `~data-version` item.
-pub const DATA_VERSION: &str = "dataVersion";
-/// The job a bookkeeping item points at.
-pub const JOB_ID: &str = "jobId";
-
-pub const STATUS_INDEX: &str = "status-index";
-pub const TYPE_INDEX: &str = "type-index";
-
-/// Attributes the store adds to a job item; they are not part of the resource.
-pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT, RUN];
-
-/// Creates the table (with its indexes and TTL) unless it exists. Used by the local stack and
-/// the tests; in AWS the SAM template creates it, with the stream that triggers the worker.
-/// Locally the sweeper does the stream's job, and the embedded engine's stream bookkeeping
-/// would slow every write as the table grows, so no stream is created here.
+/// Creates the table unless it exists. Locally the sweeper does the stream's job, and the
+/// embedded engine's stream bookkeeping would slow every write as the table grows, so no
+/// stream is created here.
 pub async fn ensure_table(client: &Client, table_name: &str) -> Result<(), StoreError> {
     match client.describe_table().table_name(table_name).send().await {
         Ok(_) => return Ok(()),

@@ -1,4 +1,4 @@
-//! Search parameters (SPEC §3): parsing, validation, and the links of a result page.
+//! Search parameters: parsing, validation, and the links of a result page.
 
 use std::collections::BTreeSet;
 
@@ -7,10 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::error::ApiError;
-use crate::http::Handling;
+use super::Invalid;
+use super::params::ParamReader;
+use super::prefer::Handling;
 use crate::model::{CodeSet, JobId, JobStatus, JobType};
-use crate::params::ParamReader;
 use crate::store::{Order, Position, SearchQuery};
 
 pub const DEFAULT_COUNT: u32 = 20;
@@ -40,7 +40,7 @@ impl Search {
         pairs: &[(String, String)],
         handling: Handling,
         cursor_key: &[u8],
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Invalid> {
         let params = ParamReader::new(pairs, KNOWN, handling)?;
         let types = token_sets::<JobType>(&params, "type")?;
         let statuses = token_sets::<JobStatus>(&params, "status")?;
@@ -52,7 +52,7 @@ impl Search {
             None | Some("-requestTime") => Order::NewestFirst,
             Some("requestTime") => Order::OldestFirst,
             Some(other) => {
-                return Err(ApiError::Invalid(format!(
+                return Err(Invalid(format!(
                     "_sort={other:?}: expected \"-requestTime\" or \"requestTime\""
                 )));
             }
@@ -61,7 +61,7 @@ impl Search {
             None | Some("none" | "estimate") => false,
             Some("accurate") => true,
             Some(other) => {
-                return Err(ApiError::Invalid(format!(
+                return Err(Invalid(format!(
                     "_total={other:?}: expected \"none\", \"estimate\" or \"accurate\""
                 )));
             }
@@ -149,8 +149,8 @@ impl Search {
         )
     }
 
-    fn decode_cursor(&self, text: &str) -> Result<Position, ApiError> {
-        let refused = || ApiError::Invalid("_cursor is not a cursor of this search".into());
+    fn decode_cursor(&self, text: &str) -> Result<Position, Invalid> {
+        let refused = || Invalid("_cursor is not a cursor of this search".into());
         let (position, mac) = text.split_once('.').ok_or_else(refused)?;
         let position = URL_SAFE_NO_PAD
             .decode(position)
@@ -174,10 +174,7 @@ fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {
 
 /// A token parameter: each occurrence is an OR list (`a,b`), occurrences are ANDed. `None`
 /// when the parameter is absent.
-fn token_sets<T: CodeSet>(
-    params: &ParamReader<'_>,
-    name: &str,
-) -> Result<Option<Vec<T>>, ApiError> {
+fn token_sets<T: CodeSet>(params: &ParamReader<'_>, name: &str) -> Result<Option<Vec<T>>, Invalid> {
     let mut result: Option<BTreeSet<T>> = None;
     for value in params.all(name) {
         let set = value
@@ -186,7 +183,7 @@ fn token_sets<T: CodeSet>(
                 // `system|code` and `|code` name the same code.
                 let code = token.rsplit('|').next().unwrap_or("").trim();
                 T::parse(code).ok_or_else(|| {
-                    ApiError::Invalid(format!(
+                    Invalid(format!(
                         "{name}={token:?} is not a known code (known: {})",
                         T::listing()
                     ))
@@ -201,18 +198,18 @@ fn token_sets<T: CodeSet>(
     Ok(result.map(|set| set.into_iter().collect()))
 }
 
-fn id_sets(params: &ParamReader<'_>) -> Result<Option<Vec<JobId>>, ApiError> {
+fn id_sets(params: &ParamReader<'_>) -> Result<Option<Vec<JobId>>, Invalid> {
     let mut result: Option<BTreeSet<JobId>> = None;
     for value in params.all("_id") {
         let set = value
             .split(',')
             .map(|id| {
                 JobId::parse(id.trim())
-                    .ok_or_else(|| ApiError::Invalid(format!("_id={id:?} is not a valid id")))
+                    .ok_or_else(|| Invalid(format!("_id={id:?} is not a valid id")))
             })
             .collect::<Result<BTreeSet<_>, _>>()?;
         if set.len() > MAX_IDS {
-            return Err(ApiError::Invalid(format!(
+            return Err(Invalid(format!(
                 "_id lists {} ids; at most {MAX_IDS} are accepted",
                 set.len()
             )));
@@ -239,14 +236,14 @@ mod tests {
             .collect()
     }
 
-    fn parse(list: &[(&str, &str)]) -> Result<Search, ApiError> {
+    fn parse(list: &[(&str, &str)]) -> Result<Search, Invalid> {
         Search::parse(&pairs(list), Handling::Lenient, KEY)
     }
 
     /// The query string of a URL this module wrote, as pairs.
     fn query_of(url: &str) -> Vec<(String, String)> {
         let query = url.split_once('?').map_or("", |(_, q)| q);
-        crate::http::form_pairs(query.as_bytes())
+        crate::parse::form_pairs(query.as_bytes())
     }
 
     fn position() -> Position {
@@ -273,7 +270,7 @@ mod tests {
             .unwrap()
             .1;
         let elsewhere = parse(&[("status", "completed"), ("_cursor", &cursor)]);
-        assert!(matches!(elsewhere, Err(ApiError::Invalid(_))));
+        assert!(matches!(elsewhere, Err(Invalid(_))));
         let other_key = Search::parse(&query_of(&next), Handling::Lenient, b"another key");
         assert!(other_key.is_err());
     }

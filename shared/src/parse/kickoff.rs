@@ -1,14 +1,14 @@
-//! The kick-off request (SPEC §3): which data version a migration should reach.
+//! The kick-off request: which data version a migration should reach, from a query string
+//! and a `Parameters` body, or from an event's JSON.
 
 use serde_json::Value;
 
 use serde::Deserialize;
 
-use crate::error::ApiError;
-use crate::http::Handling;
-use crate::model::{AsyncJob, CodeSet, JobType, Parameters, instant};
-use crate::params::ParamReader;
-use crate::store::{JobStore, Kickoff, StoreError};
+use super::Invalid;
+use super::params::ParamReader;
+use super::prefer::Handling;
+use crate::model::{CodeSet, JobType, Parameters};
 
 const DATA_VERSION: &str = "dataVersion";
 
@@ -19,13 +19,13 @@ pub fn requested_data_version(
     body: &[u8],
     handling: Handling,
     newest: u32,
-) -> Result<u32, ApiError> {
+) -> Result<u32, Invalid> {
     let params = ParamReader::new(query, &[DATA_VERSION], handling)?;
     let from_query = params.integer(DATA_VERSION, 1..=u32::MAX)?;
     let from_body = body_data_version(body, handling)?;
     let version = match (from_query, from_body) {
         (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::Invalid(format!(
+            return Err(Invalid(format!(
                 "the query asks for dataVersion {a} and the body for {b}"
             )));
         }
@@ -35,29 +35,13 @@ pub fn requested_data_version(
     check_known(version, newest)
 }
 
-fn check_known(version: u32, newest: u32) -> Result<u32, ApiError> {
+fn check_known(version: u32, newest: u32) -> Result<u32, Invalid> {
     if version > newest {
-        return Err(ApiError::Invalid(format!(
+        return Err(Invalid(format!(
             "dataVersion {version} is unknown: the newest registered migration is {newest}"
         )));
     }
     Ok(version)
-}
-
-/// Writes a new accepted data-migration job, unless the store finds one that answers the
-/// request already (see [`JobStore::start_migration`]). `request` is the kick-off's URL.
-pub async fn start_data_migration(
-    store: &impl JobStore,
-    data_version: u32,
-    request: String,
-) -> Result<Kickoff, StoreError> {
-    let job = AsyncJob::accepted(
-        JobType::DataMigration,
-        data_version,
-        request,
-        &instant::format(instant::now()),
-    );
-    store.start_migration(job).await
 }
 
 fn has_null(value: &Value) -> bool {
@@ -80,65 +64,58 @@ struct EventRequest {
 
 /// The data version an event asks for: `{"type": "data-migration", "dataVersion": 2}`, or
 /// the same `Parameters` resource the HTTP kick-off takes.
-pub fn event_data_version(request: &serde_json::Value, newest: u32) -> Result<u32, ApiError> {
+pub fn event_data_version(request: &serde_json::Value, newest: u32) -> Result<u32, Invalid> {
     if request.get("resourceType").is_some() {
         let body = request.to_string();
         return requested_data_version(&[], body.as_bytes(), Handling::Strict, newest);
     }
     let request: EventRequest = serde_json::from_value(request.clone())
-        .map_err(|error| ApiError::Invalid(format!("not a kick-off request: {error}")))?;
+        .map_err(|error| Invalid(format!("not a kick-off request: {error}")))?;
     if JobType::parse(&request.job_type) != Some(JobType::DataMigration) {
-        return Err(ApiError::Invalid(format!(
+        return Err(Invalid(format!(
             "type {:?} cannot be kicked off (known: data-migration)",
             request.job_type
         )));
     }
     match request.data_version {
-        Some(0) => Err(ApiError::Invalid("dataVersion must be 1 or more".into())),
+        Some(0) => Err(Invalid("dataVersion must be 1 or more".into())),
         Some(version) => check_known(version, newest),
         None => Ok(newest),
     }
 }
 
-fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, ApiError> {
+fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let value: Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::Invalid(format!("the body is not valid JSON: {error}")))?;
+        .map_err(|error| Invalid(format!("the body is not valid JSON: {error}")))?;
     if has_null(&value) {
-        return Err(ApiError::Invalid(
+        return Err(Invalid(
             "FHIR JSON has no null values; leave the element out".into(),
         ));
     }
     if value.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-        return Err(ApiError::Invalid(
-            "the body must be a Parameters resource".into(),
-        ));
+        return Err(Invalid("the body must be a Parameters resource".into()));
     }
     let parameters: Parameters = serde_json::from_value(value).map_err(|error| {
-        ApiError::Invalid(format!(
+        Invalid(format!(
             "the body is not a valid Parameters resource: {error}"
         ))
     })?;
     parameters
         .check()
-        .map_err(|problem| ApiError::Invalid(format!("the body is not valid: {problem}")))?;
+        .map_err(|problem| Invalid(format!("the body is not valid: {problem}")))?;
     let mut version = None;
     for parameter in &parameters.parameter {
         if parameter.name != DATA_VERSION {
             if handling == Handling::Strict {
-                return Err(ApiError::Invalid(format!(
-                    "unknown parameter {:?}",
-                    parameter.name
-                )));
+                return Err(Invalid(format!("unknown parameter {:?}", parameter.name)));
             }
             continue;
         }
         if version.is_some() {
-            return Err(ApiError::Invalid(
-                "dataVersion may be given only once".into(),
-            ));
+            return Err(Invalid("dataVersion may be given only once".into()));
         }
         version = Some(
             parameter
@@ -147,9 +124,7 @@ fn body_data_version(body: &[u8], handling: Handling) -> Result<Option<u32>, Api
                 .and_then(Value::as_u64)
                 .and_then(|n| u32::try_from(n).ok())
                 .filter(|n| *n >= 1)
-                .ok_or_else(|| {
-                    ApiError::Invalid("dataVersion must be a valueInteger of 1 or more".into())
-                })?,
+                .ok_or_else(|| Invalid("dataVersion must be a valueInteger of 1 or more".into()))?,
         );
     }
     Ok(version)
@@ -163,7 +138,7 @@ mod tests {
 
     const NEWEST_DATA_VERSION: u32 = 2;
 
-    fn version(query: &[(&str, &str)], body: Value) -> Result<u32, ApiError> {
+    fn version(query: &[(&str, &str)], body: Value) -> Result<u32, Invalid> {
         let query: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -217,7 +192,7 @@ mod tests {
         ];
         for body in bad_bodies {
             assert!(
-                matches!(version(&[], body.clone()), Err(ApiError::Invalid(_))),
+                matches!(version(&[], body.clone()), Err(Invalid(_))),
                 "{body}"
             );
         }
@@ -294,7 +269,7 @@ mod tests {
         fn any_body_is_a_version_or_a_400(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             match requested_data_version(&[], &body, Handling::Lenient, NEWEST_DATA_VERSION) {
                 Ok(version) => proptest::prop_assert!((1..=NEWEST_DATA_VERSION).contains(&version)),
-                Err(error) => proptest::prop_assert!(matches!(error, ApiError::Invalid(_))),
+                Err(error) => proptest::prop_assert!(matches!(error, Invalid(_))),
             }
         }
 
@@ -323,7 +298,7 @@ mod tests {
     #[test]
     fn malformed_json_is_invalid() {
         let result = requested_data_version(&[], b"{\"resourceType\":", Handling::Lenient, 2);
-        assert!(matches!(result, Err(ApiError::Invalid(_))));
+        assert!(matches!(result, Err(Invalid(_))));
     }
 
     #[test]

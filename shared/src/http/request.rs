@@ -1,40 +1,18 @@
-//! Pieces every HTTP handler uses: reading the request, building FHIR responses.
+//! Reading an HTTP request: its method, path, headers, query and body. Everything a client
+//! can get wrong is answered with an [`ApiError`].
 
+use lambda_http::Request;
+use lambda_http::http::Method;
 use lambda_http::http::header::{CONTENT_TYPE, HOST, IF_NONE_MATCH};
-use lambda_http::http::{HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 
+use super::error::ApiError;
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::model::{AsyncJob, JobId, instant};
-
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
-pub const RETRY_AFTER: &str = "retry-after";
-pub const CONTENT_LOCATION: &str = "content-location";
-pub const ETAG: &str = "etag";
-pub const LAST_MODIFIED: &str = "last-modified";
-pub const EXPIRES: &str = "expires";
-pub const X_PROGRESS: &str = "x-progress";
+use crate::model::JobId;
+use crate::parse::form_pairs;
+use crate::parse::prefer::Preferences;
 
 /// The largest body a handler reads; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-pub fn fhir_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    let json = serde_json::to_string(body).expect("resources serialize to JSON");
-    let mut response = Response::new(Body::Text(json));
-    *response.status_mut() = status;
-    set_header(&mut response, CONTENT_TYPE.as_str(), FHIR_JSON);
-    response
-}
-
-/// Sets a header the service composed itself. A value that cannot be a header (which the
-/// service never builds) is left out rather than failing the request.
-pub fn set_header(response: &mut Response<Body>, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        response.headers_mut().insert(name, value);
-    }
-}
 
 /// Refuses methods a route does not serve; API Gateway only routes the right ones, but the
 /// functions must not trust that.
@@ -95,50 +73,15 @@ pub fn query_pairs(request: &Request) -> Vec<(String, String)> {
     form_pairs(request.uri().query().unwrap_or("").as_bytes())
 }
 
-pub fn form_pairs(encoded: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(encoded)
-        .map(|(name, value)| (name.into_owned(), value.into_owned()))
-        .collect()
-}
-
-/// How the client asked unknown parameters to be treated (`Prefer: handling=...`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Handling {
-    #[default]
-    Lenient,
-    Strict,
-}
-
-/// What the `Prefer` headers ask for (RFC 7240); preferences the service does not know
-/// are ignored, as the RFC asks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Preferences {
-    pub respond_async: bool,
-    pub handling: Handling,
-}
-
+/// What the request's `Prefer` headers ask for.
 pub fn preferences(request: &Request) -> Preferences {
-    let mut preferences = Preferences::default();
-    let values = request.headers().get_all("prefer").into_iter();
-    for text in values.filter_map(|value| value.to_str().ok()) {
-        for preference in text.split(',') {
-            let token = preference.split(';').next().unwrap_or("");
-            let (name, value) = match token.split_once('=') {
-                Some((name, value)) => (name.trim(), value.trim().trim_matches('"')),
-                None => (token.trim(), ""),
-            };
-            if name.eq_ignore_ascii_case("respond-async") {
-                preferences.respond_async = true;
-            } else if name.eq_ignore_ascii_case("handling") {
-                if value.eq_ignore_ascii_case("strict") {
-                    preferences.handling = Handling::Strict;
-                } else if value.eq_ignore_ascii_case("lenient") {
-                    preferences.handling = Handling::Lenient;
-                }
-            }
-        }
-    }
-    preferences
+    Preferences::parse(
+        request
+            .headers()
+            .get_all("prefer")
+            .into_iter()
+            .filter_map(|value| value.to_str().ok()),
+    )
 }
 
 /// The job id in the path, counted from the end: `/job/{id}/status` has it one segment
@@ -152,21 +95,12 @@ pub fn job_id_in_path(request: &Request, segments_after_id: usize) -> Result<Job
         .rsplit('/')
         .nth(segments_after_id)
         .unwrap_or("");
-    let decoded = percent_decode(segment);
-    let id = JobId::parse(&decoded).ok_or_else(|| {
+    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+    JobId::parse(&decoded).ok_or_else(|| {
         ApiError::Invalid(format!(
             "{decoded:?} is not a valid job id (1 to 64 of A-Z, a-z, 0-9, '-', '.')"
         ))
-    })?;
-    crate::lambda::record_job(&id);
-    Ok(id)
-}
-
-fn percent_decode(segment: &str) -> String {
-    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
+    })
 }
 
 /// The request body, refused past [`MAX_BODY_BYTES`].
@@ -193,10 +127,6 @@ pub fn media_type(request: &Request) -> Option<String> {
     })
 }
 
-pub fn etag(job: &AsyncJob) -> String {
-    format!("W/\"{}\"", job.meta.version_id)
-}
-
 /// Whether `If-None-Match` names the current version (weak comparison, RFC 9110 §13.1.2).
 pub fn if_none_match_hits(request: &Request, current_etag: &str) -> bool {
     let current = current_etag.trim_start_matches("W/");
@@ -210,25 +140,9 @@ pub fn if_none_match_hits(request: &Request, current_etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == current)
 }
 
-/// The validators every answer about one job carries.
-pub fn set_validators(response: &mut Response<Body>, job: &AsyncJob) {
-    set_header(response, ETAG, &etag(job));
-    if let Some(at) = instant::parse(&job.meta.last_updated) {
-        set_header(response, LAST_MODIFIED, &instant::http_date(at));
-    }
-}
-
-/// `304 Not Modified` for a client that already holds the current version.
-pub fn not_modified(job: &AsyncJob) -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NOT_MODIFIED;
-    set_validators(&mut response, job);
-    response
-}
-
 #[cfg(test)]
 mod tests {
-    use lambda_http::http;
+    use lambda_http::{Body, http};
 
     use super::*;
 
@@ -237,57 +151,17 @@ mod tests {
     }
 
     #[test]
-    fn prefer_is_a_list_of_preferences() {
-        let cases = [
-            ("respond-async", true, Handling::Lenient),
-            ("respond-async, handling=strict", true, Handling::Strict),
-            ("handling=lenient, respond-async", true, Handling::Lenient),
-            ("RESPOND-ASYNC; wait=10", true, Handling::Lenient),
-            ("handling=\"strict\"", false, Handling::Strict),
-            ("return=minimal", false, Handling::Lenient),
-            ("respond-asyncx", false, Handling::Lenient),
-            ("", false, Handling::Lenient),
-        ];
-        for (header, respond_async, handling) in cases {
-            let prefs = preferences(&request(http::Request::builder().header("prefer", header)));
-            assert_eq!(prefs.respond_async, respond_async, "{header}");
-            assert_eq!(prefs.handling, handling, "{header}");
-        }
-    }
-
-    #[test]
-    fn prefer_headers_may_repeat() {
+    fn every_prefer_header_is_read() {
         let prefs = preferences(&request(
             http::Request::builder()
                 .header("prefer", "handling=strict")
                 .header("prefer", "respond-async"),
         ));
         assert!(prefs.respond_async);
-        assert_eq!(prefs.handling, Handling::Strict);
+        assert_eq!(prefs.handling, crate::parse::prefer::Handling::Strict);
     }
 
     proptest::proptest! {
-        #[test]
-        fn any_prefer_header_is_read_without_panicking(header in "\\PC{0,80}") {
-            if let Ok(value) = lambda_http::http::HeaderValue::from_str(&header) {
-                let mut request = request(http::Request::builder());
-                request.headers_mut().insert("prefer", value);
-                let _ = preferences(&request);
-            }
-        }
-
-        #[test]
-        fn respond_async_is_found_anywhere_in_the_list(
-            before in proptest::collection::vec("[a-z]{1,8}(=[a-z0-9]{1,5})?", 0..4),
-            after in proptest::collection::vec("[a-z]{1,8}(=[a-z0-9]{1,5})?", 0..4),
-            upper in proptest::bool::ANY,
-        ) {
-            let token = if upper { "RESPOND-ASYNC" } else { "respond-async" };
-            let list = [before, vec![token.to_owned()], after].concat().join(", ");
-            let prefs = preferences(&request(http::Request::builder().header("prefer", list.as_str())));
-            proptest::prop_assert!(prefs.respond_async, "{}", list);
-        }
-
         #[test]
         fn any_path_yields_an_id_or_a_400(path in "/[ -~]{0,80}") {
             if let Ok(uri) = path.parse::<lambda_http::http::Uri>() {
@@ -306,8 +180,17 @@ mod tests {
         assert_eq!(job_id_in_path(&status, 1).unwrap().as_str(), "abc-1.2");
         let read = request(http::Request::builder().uri("/AsyncJob/abc/"));
         assert_eq!(job_id_in_path(&read, 0).unwrap().as_str(), "abc");
-        let encoded = request(http::Request::builder().uri("/AsyncJob/a%2Fb"));
-        assert!(job_id_in_path(&encoded, 0).is_err());
+        let encoded = request(http::Request::builder().uri("/AsyncJob/a%2Eb"));
+        assert_eq!(job_id_in_path(&encoded, 0).unwrap().as_str(), "a.b");
+        for not_an_id in [
+            "/AsyncJob/a%2Fb",
+            "/AsyncJob/a&b=c",
+            "/AsyncJob/a+b",
+            "/AsyncJob/%FF",
+        ] {
+            let request = request(http::Request::builder().uri(not_an_id));
+            assert!(job_id_in_path(&request, 0).is_err(), "{not_an_id}");
+        }
         let empty = request(http::Request::builder().uri("/job//status"));
         assert!(job_id_in_path(&empty, 1).is_err());
     }

@@ -1,10 +1,10 @@
-//! What the worker keeps in a job's item while it runs it: the lease, the plan, and the
-//! checkpoint it resumes from.
+//! What the worker keeps in a job's record while it runs it: the lease, the plan, the
+//! checkpoint it resumes from, and what it reports of them to pollers.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::model::instant;
+use super::instant;
 
 /// Who runs the job, and until when; an expired lease may be taken over.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

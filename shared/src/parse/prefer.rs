@@ -1,0 +1,90 @@
+//! The `Prefer` header (RFC 7240): `respond-async` and `handling`.
+
+/// How the client asked unknown parameters to be treated (`Prefer: handling=...`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Handling {
+    #[default]
+    Lenient,
+    Strict,
+}
+
+/// What the `Prefer` headers ask for; preferences the service does not know are ignored,
+/// as the RFC asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Preferences {
+    pub respond_async: bool,
+    pub handling: Handling,
+}
+
+impl Preferences {
+    /// Reads every `Prefer` header value; each is a comma-separated list of preferences.
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut preferences = Self::default();
+        for preference in values.into_iter().flat_map(|text| text.split(',')) {
+            let token = preference.split(';').next().unwrap_or("");
+            let (name, value) = match token.split_once('=') {
+                Some((name, value)) => (name.trim(), value.trim().trim_matches('"')),
+                None => (token.trim(), ""),
+            };
+            if name.eq_ignore_ascii_case("respond-async") {
+                preferences.respond_async = true;
+            } else if name.eq_ignore_ascii_case("handling") {
+                if value.eq_ignore_ascii_case("strict") {
+                    preferences.handling = Handling::Strict;
+                } else if value.eq_ignore_ascii_case("lenient") {
+                    preferences.handling = Handling::Lenient;
+                }
+            }
+        }
+        preferences
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefer_is_a_list_of_preferences() {
+        let cases = [
+            ("respond-async", true, Handling::Lenient),
+            ("respond-async, handling=strict", true, Handling::Strict),
+            ("handling=lenient, respond-async", true, Handling::Lenient),
+            ("RESPOND-ASYNC; wait=10", true, Handling::Lenient),
+            ("handling=\"strict\"", false, Handling::Strict),
+            ("return=minimal", false, Handling::Lenient),
+            ("respond-asyncx", false, Handling::Lenient),
+            ("", false, Handling::Lenient),
+        ];
+        for (header, respond_async, handling) in cases {
+            let prefs = Preferences::parse([header]);
+            assert_eq!(prefs.respond_async, respond_async, "{header}");
+            assert_eq!(prefs.handling, handling, "{header}");
+        }
+    }
+
+    #[test]
+    fn prefer_headers_may_repeat() {
+        let prefs = Preferences::parse(["handling=strict", "respond-async"]);
+        assert!(prefs.respond_async);
+        assert_eq!(prefs.handling, Handling::Strict);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_prefer_header_is_read_without_panicking(header in "\\PC{0,80}") {
+            let _ = Preferences::parse([header.as_str()]);
+        }
+
+        #[test]
+        fn respond_async_is_found_anywhere_in_the_list(
+            before in proptest::collection::vec("[a-z]{1,8}(=[a-z0-9]{1,5})?", 0..4),
+            after in proptest::collection::vec("[a-z]{1,8}(=[a-z0-9]{1,5})?", 0..4),
+            upper in proptest::bool::ANY,
+        ) {
+            let token = if upper { "RESPOND-ASYNC" } else { "respond-async" };
+            let list = [before, vec![token.to_owned()], after].concat().join(", ");
+            proptest::prop_assert!(Preferences::parse([list.as_str()]).respond_async, "{}", list);
+        }
+    }
+}

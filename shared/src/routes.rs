@@ -1,0 +1,98 @@
+//! The HTTP API's routes and the function that serves each. This is the one list: the SAM
+//! template, the local router in `Cargo.toml`, the OpenAPI file and the integration tests'
+//! routing are all checked against it or derived from it.
+
+pub const KICKOFF: &str = "/$data-migration";
+pub const JOB_STATUS: &str = "/job/{id}/status";
+pub const SEARCH: &str = "/AsyncJob";
+pub const SEARCH_FORM: &str = "/AsyncJob/_search";
+pub const READ: &str = "/AsyncJob/{id}";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// The path template, as API Gateway writes it.
+    pub path: &'static str,
+    /// The binary that serves it.
+    pub function: &'static str,
+}
+
+const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        function,
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    route("POST", KICKOFF, "kickoff"),
+    route("GET", JOB_STATUS, "status"),
+    route("DELETE", JOB_STATUS, "cancel"),
+    route("GET", SEARCH, "search"),
+    route("POST", SEARCH_FORM, "search"),
+    route("GET", READ, "search"),
+];
+
+/// The template of the route that `path` reaches, if any: the template must match the end of
+/// the path (a stage or base-path prefix may come before it). Where two match, the longer
+/// and then the more literal one wins, as API Gateway chooses: `/AsyncJob/_search` is not a
+/// read of the job `_search`.
+pub fn template_of(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        parts.len() <= segments.len()
+            && parts
+                .iter()
+                .zip(&segments[segments.len() - parts.len()..])
+                .all(|(part, segment)| {
+                    *part == *segment || (part.starts_with('{') && !segment.is_empty())
+                })
+    };
+    ROUTES
+        .iter()
+        .map(|route| route.path)
+        .filter(|template| matches(template))
+        .max_by_key(|template| (template.split('/').count(), !template.contains('{')))
+}
+
+/// The routes of the template `path` reaches: one per method.
+pub fn at(path: &str) -> impl Iterator<Item = &'static Route> {
+    let template = template_of(path);
+    ROUTES
+        .iter()
+        .filter(move |route| Some(route.path) == template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_reach_the_template_api_gateway_would_choose() {
+        let cases = [
+            ("/$data-migration", Some(KICKOFF)),
+            ("/job/abc/status", Some(JOB_STATUS)),
+            ("/prod/job/abc/status", Some(JOB_STATUS)),
+            ("/AsyncJob", Some(SEARCH)),
+            ("/AsyncJob/", Some(SEARCH)),
+            ("/AsyncJob/_search", Some(SEARCH_FORM)),
+            ("/AsyncJob/abc", Some(READ)),
+            ("/AsyncJob/AsyncJob", Some(READ)),
+            ("/job//status", None),
+            ("/elsewhere", None),
+            ("", None),
+        ];
+        for (path, template) in cases {
+            assert_eq!(template_of(path), template, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_path_has_one_route_per_method() {
+        let methods: Vec<&str> = at("/job/x/status").map(|route| route.method).collect();
+        assert_eq!(methods, ["GET", "DELETE"]);
+        assert_eq!(at("/nowhere").count(), 0);
+    }
+}

@@ -1,0 +1,131 @@
+//! Kick-off bookkeeping: two items that make kick-offs idempotent and one-at-a-time even
+//! under concurrent requests. The active item names the last job of a type started, the
+//! version item the last job started for a data version; a new job is written together with
+//! both, in one transaction conditional on what they named when it was read.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use time::OffsetDateTime;
+
+use super::errors::{applied, contention, store_error};
+use super::item;
+use super::schema::{ID, JOB_ID, active_key, version_key};
+use super::table::{Table, s};
+use crate::model::{AsyncJob, JobId, StoredJob};
+use crate::store::{Kickoff, StoreError, answer_without_writing};
+
+/// How often a kick-off that lost a race looks again before the caller is told to retry.
+const MAX_ATTEMPTS: usize = 8;
+
+/// What a bookkeeping item names now, and the job it names, if that still exists.
+struct Pointer {
+    key: String,
+    names: Option<JobId>,
+    job: Option<AsyncJob>,
+}
+
+impl Table {
+    pub async fn start_migration(
+        &self,
+        job: AsyncJob,
+        now: OffsetDateTime,
+    ) -> Result<Kickoff, StoreError> {
+        let (Some(job_type), Some(data_version)) = (job.job_type, job.data_version) else {
+            return Err(StoreError::Internal(
+                "a data migration needs a type and a data version".into(),
+            ));
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let active = self.pointer(active_key(job_type), now).await?;
+            let version = self
+                .pointer(version_key(job_type, data_version), now)
+                .await?;
+            if let Some(answer) =
+                answer_without_writing(&job, active.job.clone(), version.job.clone())
+            {
+                return Ok(answer);
+            }
+            if self.create(&job, &active, &version).await? {
+                return Ok(Kickoff::Created(job));
+            }
+            // Another kick-off got there first: look again at what it wrote.
+        }
+        Err(contention())
+    }
+
+    async fn pointer(&self, key: String, now: OffsetDateTime) -> Result<Pointer, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(ID, s(&key))
+            .projection_expression("#job")
+            .expression_attribute_names("#job", JOB_ID)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let names = output.item.and_then(|item| {
+            item.get(JOB_ID)?
+                .as_s()
+                .ok()
+                .and_then(|id| JobId::parse(id))
+        });
+        let job = match &names {
+            Some(id) => self.get(id, now).await?.map(|stored| stored.job),
+            None => None,
+        };
+        Ok(Pointer { key, names, job })
+    }
+
+    /// A Put that moves a bookkeeping item from what it named when read to `job`; it fails
+    /// if someone moved it first.
+    fn move_pointer(&self, pointer: &Pointer, job: &JobId) -> Put {
+        let builder = Put::builder()
+            .table_name(&self.name)
+            .item(ID, s(&pointer.key))
+            .item(JOB_ID, s(job.as_str()));
+        match &pointer.names {
+            None => builder
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", ID),
+            Some(expected) => builder
+                .condition_expression("#job = :expected")
+                .expression_attribute_names("#job", JOB_ID)
+                .expression_attribute_values(":expected", s(expected.as_str())),
+        }
+        .build()
+        .expect("table and item are set")
+    }
+
+    /// Writes the job and points both bookkeeping items at it, all or nothing.
+    async fn create(
+        &self,
+        job: &AsyncJob,
+        active: &Pointer,
+        version: &Pointer,
+    ) -> Result<bool, StoreError> {
+        let put_job = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item::to_item(&StoredJob::new(job.clone()))?))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", ID)
+            .build()
+            .expect("table and item are set");
+        let puts = [
+            put_job,
+            self.move_pointer(active, &job.id),
+            self.move_pointer(version, &job.id),
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(
+                puts.into_iter()
+                    .map(|put| TransactWriteItem::builder().put(put).build())
+                    .collect(),
+            ))
+            .send()
+            .await;
+        applied(result, |e| e.is_transaction_canceled_exception())
+    }
+}

@@ -1,0 +1,118 @@
+//! [`JobStore`] and [`RunStore`] on DynamoDB, one concern a file: the client, what its errors
+//! mean, the table's schema and provisioning, items, single-item reads and writes, searches,
+//! and kick-off bookkeeping.
+
+mod client;
+pub(crate) mod errors;
+pub(crate) mod item;
+mod kickoff;
+mod provision;
+pub(crate) mod schema;
+mod search;
+pub(crate) mod table;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+
+pub use client::{dynamodb_client, local_client};
+pub use provision::ensure_table;
+
+use super::{
+    Cancel, Cancellation, JobStore, Kickoff, RunStore, SearchPage, SearchQuery, StoreError,
+    cancellation,
+};
+use crate::model::{AsyncJob, JobId, StoredJob, instant};
+use errors::contention;
+use table::Table;
+
+/// How often a cancel that lost a race reads the job again before the caller is told to
+/// retry.
+const MAX_CANCEL_ATTEMPTS: usize = 8;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    table: Table,
+    retention: Duration,
+}
+
+impl DynamoStore {
+    /// `retention` is how long finished jobs stay readable.
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
+        Self {
+            table: Table {
+                client,
+                name: table.into(),
+            },
+            retention,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.table.client
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table.name
+    }
+}
+
+impl JobStore for DynamoStore {
+    async fn get(&self, id: &JobId) -> Result<Option<StoredJob>, StoreError> {
+        self.table.get(id, instant::now()).await
+    }
+
+    async fn start_migration(&self, job: AsyncJob) -> Result<Kickoff, StoreError> {
+        self.table.start_migration(job, instant::now()).await
+    }
+
+    async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
+        for _ in 0..MAX_CANCEL_ATTEMPTS {
+            let now = instant::now();
+            let Some(current) = self.table.get(id, now).await? else {
+                return Ok(Cancel::NotFound);
+            };
+            let next = match cancellation(&current, now, self.retention) {
+                Cancellation::Write(next) => next,
+                Cancellation::Refuse(answer) => return Ok(answer),
+            };
+            if self.table.save(&current.job.meta.version_id, &next).await? {
+                return Ok(Cancel::Cancelled(next.job));
+            }
+        }
+        Err(contention())
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        self.table.search(query, instant::now()).await
+    }
+}
+
+impl RunStore for DynamoStore {
+    async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
+        self.table.save(expected_version, next).await
+    }
+
+    async fn save_advancing(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        data_version: u32,
+    ) -> Result<bool, StoreError> {
+        self.table
+            .save_advancing(expected_version, next, data_version)
+            .await
+    }
+
+    async fn data_version(&self) -> Result<u32, StoreError> {
+        self.table.data_version().await
+    }
+
+    async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
+        self.table.accepted_jobs(limit, instant::now()).await
+    }
+
+    fn retention(&self) -> Duration {
+        self.retention
+    }
+}

@@ -1,0 +1,54 @@
+//! The jobs table's layout: attribute names, indexes, and the keys of the items that are not
+//! jobs. `docs/design.md` describes it.
+//!
+//! Every search is a Query on one of two sparse GSIs, both ordered by request time then id:
+//! - `status-index`: partition `status`, sort `sortKey` = `{requestTime}#{id}`;
+//! - `type-index`: partition `type`, sort `typeSortKey` = `{status}#{requestTime}#{id}`, so a
+//!   search on type and status is one key range.
+//!
+//! Bookkeeping items carry neither `status` nor `type`, so no index holds them, and their
+//! ids contain `~`, which no job id can.
+
+use crate::model::JobType;
+
+pub const ID: &str = "id";
+pub const STATUS: &str = "status";
+pub const TYPE: &str = "type";
+pub const META: &str = "meta";
+pub const VERSION_ID: &str = "versionId";
+pub const LAST_UPDATED: &str = "lastUpdated";
+pub const SORT_KEY: &str = "sortKey";
+pub const TYPE_SORT_KEY: &str = "typeSortKey";
+/// Epoch seconds after which DynamoDB's TTL deletes a finished job.
+pub const EXPIRES_AT: &str = "expiresAt";
+/// The worker's lease and checkpoint ([`crate::model::RunState`]).
+pub const RUN: &str = "run";
+/// The data version the stored data has reached, on the [`DATA_VERSION_KEY`] item.
+pub const DATA_VERSION: &str = "dataVersion";
+/// The job a bookkeeping item points at.
+pub const JOB_ID: &str = "jobId";
+
+pub const STATUS_INDEX: &str = "status-index";
+pub const TYPE_INDEX: &str = "type-index";
+
+/// Attributes the store adds to a job item; they are not part of the resource.
+pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT, RUN];
+
+/// The bookkeeping item that holds the stored data version.
+pub const DATA_VERSION_KEY: &str = "~data-version";
+
+/// The bookkeeping item naming the last job of `job_type` started: while that job is
+/// accepted, no other of its type may start.
+pub fn active_key(job_type: JobType) -> String {
+    format!("~active~{job_type}")
+}
+
+/// The bookkeeping item naming the last job started for `data_version`.
+pub fn version_key(job_type: JobType, data_version: u32) -> String {
+    format!("~version~{job_type}~{data_version}")
+}
+
+/// The `type-index` sort key: status first, so one status of one type is one key range.
+pub fn type_sort_key(status: &str, position: &str) -> String {
+    format!("{status}#{position}")
+}

@@ -1,0 +1,268 @@
+//! Searches as Queries: which key ranges of which index cover a search, reading `count + 1`
+//! jobs from each, merging them into a page, and counting matches for `_total`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use futures_util::future::try_join_all;
+use time::OffsetDateTime;
+
+use super::errors::store_error;
+use super::item::{self, Item};
+use super::schema::{
+    EXPIRES_AT, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY, type_sort_key,
+};
+use super::table::{Table, s};
+use crate::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, StoredJob};
+use crate::store::{Order, Position, SearchPage, SearchQuery, StoreError};
+
+/// One key range of one index, already in request-time order.
+#[derive(Clone, Copy, Debug)]
+enum KeyRange {
+    Status(JobStatus),
+    TypeAndStatus(JobType, JobStatus),
+}
+
+struct KeyCondition {
+    expression: &'static str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl KeyRange {
+    /// The ranges whose union is exactly the query's matches.
+    fn covering(query: &SearchQuery) -> Vec<Self> {
+        let statuses = query.statuses.as_deref().unwrap_or(JobStatus::ALL);
+        match &query.types {
+            None => statuses
+                .iter()
+                .map(|&status| Self::Status(status))
+                .collect(),
+            Some(types) => types
+                .iter()
+                .flat_map(|&job_type| {
+                    statuses
+                        .iter()
+                        .map(move |&status| Self::TypeAndStatus(job_type, status))
+                })
+                .collect(),
+        }
+    }
+
+    fn index(self) -> &'static str {
+        match self {
+            Self::Status(_) => STATUS_INDEX,
+            Self::TypeAndStatus(..) => TYPE_INDEX,
+        }
+    }
+
+    fn key_condition(self, order: Order, after: Option<&Position>) -> KeyCondition {
+        match self {
+            Self::Status(status) => {
+                let mut names = HashMap::from([("#pk".to_owned(), STATUS.to_owned())]);
+                let mut values = HashMap::from([(":pk".to_owned(), s(status.code()))]);
+                let expression = match (after, order) {
+                    (None, _) => "#pk = :pk",
+                    (Some(_), Order::NewestFirst) => "#pk = :pk AND #sk < :after",
+                    (Some(_), Order::OldestFirst) => "#pk = :pk AND #sk > :after",
+                };
+                // DynamoDB refuses names and values an expression does not use.
+                if let Some(after) = after {
+                    names.insert("#sk".into(), SORT_KEY.into());
+                    values.insert(":after".into(), s(after.as_str()));
+                }
+                KeyCondition {
+                    expression,
+                    names,
+                    values,
+                }
+            }
+            Self::TypeAndStatus(job_type, status) => {
+                let status = status.code();
+                // `$` sorts right after `#`, so `{status}$` bounds every key of the status.
+                let (low, high) = match (after, order) {
+                    (None, _) => (format!("{status}#"), format!("{status}$")),
+                    (Some(after), Order::NewestFirst) => {
+                        (format!("{status}#"), type_sort_key(status, after.as_str()))
+                    }
+                    (Some(after), Order::OldestFirst) => {
+                        (type_sort_key(status, after.as_str()), format!("{status}$"))
+                    }
+                };
+                KeyCondition {
+                    expression: "#pk = :pk AND #sk BETWEEN :low AND :high",
+                    names: HashMap::from([
+                        ("#pk".to_owned(), TYPE.to_owned()),
+                        ("#sk".to_owned(), TYPE_SORT_KEY.to_owned()),
+                    ]),
+                    values: HashMap::from([
+                        (":pk".to_owned(), s(job_type.code())),
+                        (":low".to_owned(), s(low)),
+                        (":high".to_owned(), s(high)),
+                    ]),
+                }
+            }
+        }
+    }
+}
+
+impl Table {
+    pub async fn search(
+        &self,
+        query: &SearchQuery,
+        now: OffsetDateTime,
+    ) -> Result<SearchPage, StoreError> {
+        match &query.ids {
+            Some(ids) => self.search_ids(ids, query, now).await,
+            None => self.search_ranges(query, now).await,
+        }
+    }
+
+    /// Up to `limit` accepted jobs, oldest first. One Query on the status index.
+    pub async fn accepted_jobs(
+        &self,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<StoredJob>, StoreError> {
+        let range = KeyRange::Status(JobStatus::Accepted);
+        let condition = range.key_condition(Order::OldestFirst, None);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(range.index())
+            .key_condition_expression(condition.expression)
+            .set_expression_attribute_names(Some(condition.names))
+            .set_expression_attribute_values(Some(condition.values))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(store_error)?;
+        let mut jobs = Vec::new();
+        for found in output.items.unwrap_or_default() {
+            jobs.extend(item::from_item(found, now)?);
+        }
+        Ok(jobs)
+    }
+
+    async fn search_ranges(
+        &self,
+        query: &SearchQuery,
+        now: OffsetDateTime,
+    ) -> Result<SearchPage, StoreError> {
+        let ranges = KeyRange::covering(query);
+        let need = query.count + 1;
+        let pages = try_join_all(
+            ranges
+                .iter()
+                .map(|range| self.fetch(range, query.order, query.after.as_ref(), need, now)),
+        )
+        .await?;
+        let total = if query.total {
+            let counts = try_join_all(ranges.iter().map(|range| self.count(range, now))).await?;
+            Some(counts.into_iter().sum())
+        } else {
+            None
+        };
+        Ok(query.page(pages.into_iter().flatten().collect(), total))
+    }
+
+    /// `_id` searches read each job by key, then filter like the indexes would.
+    async fn search_ids(
+        &self,
+        ids: &[JobId],
+        query: &SearchQuery,
+        now: OffsetDateTime,
+    ) -> Result<SearchPage, StoreError> {
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let found = try_join_all(unique.iter().map(|id| self.get(id, now))).await?;
+        Ok(query.page_of_found(
+            found
+                .into_iter()
+                .flatten()
+                .map(|stored| stored.job)
+                .collect(),
+        ))
+    }
+
+    /// Up to `need` jobs of one key range that come after `after` in `order`.
+    async fn fetch(
+        &self,
+        range: &KeyRange,
+        order: Order,
+        after: Option<&Position>,
+        need: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AsyncJob>, StoreError> {
+        let condition = range.key_condition(order, after);
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(range.index())
+                .key_condition_expression(condition.expression)
+                .set_expression_attribute_names(Some(condition.names.clone()))
+                .set_expression_attribute_values(Some(condition.values.clone()))
+                .scan_index_forward(order == Order::OldestFirst)
+                .limit(i32::try_from(need - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items.unwrap_or_default() {
+                let Some(stored) = item::from_item(item, now)? else {
+                    continue;
+                };
+                // A BETWEEN range includes the position itself.
+                if after.is_some_and(|after| *after == Position::of(&stored.job)) {
+                    continue;
+                }
+                found.push(stored.job);
+            }
+            start = output.last_evaluated_key;
+            if found.len() >= need || start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// How many unexpired jobs one key range holds.
+    async fn count(&self, range: &KeyRange, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let condition = range.key_condition(Order::NewestFirst, None);
+        let mut names = condition.names.clone();
+        names.insert("#expires".into(), EXPIRES_AT.into());
+        let mut values = condition.values.clone();
+        values.insert(
+            ":now".into(),
+            AttributeValue::N(now.unix_timestamp().to_string()),
+        );
+        let mut total = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(range.index())
+                .key_condition_expression(condition.expression)
+                .filter_expression("attribute_not_exists(#expires) OR #expires > :now")
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            total += u64::try_from(output.count).unwrap_or(0);
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+}

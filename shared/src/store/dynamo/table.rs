@@ -1,0 +1,119 @@
+//! Reads and conditional writes of single items in the jobs table.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use super::errors::{applied, store_error};
+use super::item;
+use super::schema::{DATA_VERSION, DATA_VERSION_KEY, ID, META, VERSION_ID};
+use crate::model::{JobId, StoredJob};
+use crate::store::StoreError;
+
+pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+/// The jobs table and the client that reaches it.
+#[derive(Clone, Debug)]
+pub(crate) struct Table {
+    pub client: Client,
+    pub name: String,
+}
+
+impl Table {
+    /// The job, strongly consistent; `None` when unknown or expired at `now`.
+    pub async fn get(
+        &self,
+        id: &JobId,
+        now: OffsetDateTime,
+    ) -> Result<Option<StoredJob>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(ID, s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        match output.item {
+            Some(found) => item::from_item(found, now),
+            None => Ok(None),
+        }
+    }
+
+    /// A Put of `next` on the condition that the job is still at `expected_version`.
+    fn put_if_at(&self, expected_version: &str, next: &StoredJob) -> Result<Put, StoreError> {
+        Ok(Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item::to_item(next)?))
+            .condition_expression("#meta.#version = :expected")
+            .expression_attribute_names("#meta", META)
+            .expression_attribute_names("#version", VERSION_ID)
+            .expression_attribute_values(":expected", s(expected_version))
+            .build()
+            .expect("table and item are set"))
+    }
+
+    pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
+        let put = self.put_if_at(expected_version, next)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        applied(result, |e| e.is_conditional_check_failed_exception())
+    }
+
+    pub async fn save_advancing(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        data_version: u32,
+    ) -> Result<bool, StoreError> {
+        let advance = Update::builder()
+            .table_name(&self.name)
+            .key(ID, s(DATA_VERSION_KEY))
+            .update_expression("SET #version = :version")
+            .condition_expression("attribute_not_exists(#version) OR #version < :version")
+            .expression_attribute_names("#version", DATA_VERSION)
+            .expression_attribute_values(":version", AttributeValue::N(data_version.to_string()))
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.put_if_at(expected_version, next)?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(advance).build())
+            .send()
+            .await;
+        applied(result, |e| e.is_transaction_canceled_exception())
+    }
+
+    pub async fn data_version(&self) -> Result<u32, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(ID, s(DATA_VERSION_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output
+            .item
+            .as_ref()
+            .and_then(|item| item.get(DATA_VERSION)?.as_n().ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+}

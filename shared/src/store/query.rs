@@ -1,0 +1,131 @@
+//! A search as the store runs it, and the page it answers with. The same ordering and
+//! paging rules serve both stores.
+
+use crate::model::{AsyncJob, JobId, JobStatus, JobType, instant};
+
+/// The order of search results, by `requestTime` then id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// A place in a search's order: results continue after it. Clients see it only inside an
+/// opaque cursor.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position(String);
+
+impl Position {
+    pub fn of(job: &AsyncJob) -> Self {
+        Self(format!("{}#{}", job.request_time, job.id))
+    }
+
+    /// Accepts only what [`Position::of`] writes, so a cursor cannot smuggle anything into a
+    /// query.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (time, id) = text.split_once('#')?;
+        instant::parse(time)?;
+        JobId::parse(id)?;
+        Some(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A search, already validated. `None` means "any"; an empty list matches nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchQuery {
+    pub ids: Option<Vec<JobId>>,
+    pub types: Option<Vec<JobType>>,
+    pub statuses: Option<Vec<JobStatus>>,
+    pub count: usize,
+    pub order: Order,
+    pub after: Option<Position>,
+    pub total: bool,
+}
+
+impl SearchQuery {
+    /// Whether `job` matches the search's ids, types and statuses.
+    pub(crate) fn matches(&self, job: &AsyncJob) -> bool {
+        self.ids.as_ref().is_none_or(|ids| ids.contains(&job.id))
+            && self
+                .statuses
+                .as_ref()
+                .is_none_or(|s| s.contains(&job.status))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|t| job.job_type.is_some_and(|jt| t.contains(&jt)))
+    }
+
+    /// Whether `job` lies after the cursor in the search's order.
+    pub(crate) fn comes_after_cursor(&self, job: &AsyncJob) -> bool {
+        match (&self.after, self.order) {
+            (None, _) => true,
+            (Some(after), Order::NewestFirst) => Position::of(job) < *after,
+            (Some(after), Order::OldestFirst) => Position::of(job) > *after,
+        }
+    }
+
+    /// Orders the candidates and cuts the page. Given at least `count + 1` candidates in
+    /// every key range, whether another page exists is known without another read.
+    pub(crate) fn page(&self, mut candidates: Vec<AsyncJob>, total: Option<u64>) -> SearchPage {
+        candidates.sort_by_cached_key(Position::of);
+        if self.order == Order::NewestFirst {
+            candidates.reverse();
+        }
+        let next =
+            (candidates.len() > self.count).then(|| Position::of(&candidates[self.count - 1]));
+        candidates.truncate(self.count);
+        SearchPage {
+            jobs: candidates,
+            next,
+            total,
+        }
+    }
+
+    /// The page of `found`, every job of which exists; for searches the store answers by
+    /// reading jobs rather than an index.
+    pub(crate) fn page_of_found(&self, found: Vec<AsyncJob>) -> SearchPage {
+        let matching: Vec<AsyncJob> = found.into_iter().filter(|job| self.matches(job)).collect();
+        let total = self.total.then_some(matching.len() as u64);
+        let after_cursor = matching
+            .into_iter()
+            .filter(|job| self.comes_after_cursor(job))
+            .collect();
+        self.page(after_cursor, total)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchPage {
+    pub jobs: Vec<AsyncJob>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Position>,
+    /// The number of matches in all pages, when it was asked for.
+    pub total: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_accept_only_their_own_shape() {
+        let good = "2026-11-27T12:00:00.123Z#0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a";
+        assert_eq!(Position::parse(good).unwrap().as_str(), good);
+        for bad in [
+            "",
+            "#",
+            "2026-11-27T12:00:00.123Z",
+            "2026-11-27T12:00:00Z#abc",
+            "2026-11-27T12:00:00.123Z#a/b",
+            "2026-11-27T12:00:00.123Z#a#b",
+        ] {
+            assert!(Position::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! One test's world: an engine, a table of its own, the handlers' dependencies, and
+//! requests routed to the real handlers as the deployed API routes them.
+
+use asyncjob_shared::config::{AuthMode, Config};
+use asyncjob_shared::model::{AsyncJob, JobId, StoredJob};
+use asyncjob_shared::routes;
+use asyncjob_shared::store::test_support::{Item, to_item};
+use asyncjob_shared::store::{DynamoStore, JobStore, ensure_table, local_client};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::http::Method;
+
+use crate::answer::Answer;
+use crate::engine::{Engine, OperationLog};
+use crate::openapi::openapi_statuses;
+use crate::request::ApiRequest;
+
+/// Names another DynamoDB endpoint to run the tests against, instead of the embedded engine.
+pub const ENDPOINT_VARIABLE: &str = "ASYNCJOB_TEST_DYNAMODB_ENDPOINT";
+
+/// One test's world: an engine, a table of its own, and the handlers' dependencies.
+pub struct TestEnv {
+    pub store: DynamoStore,
+    pub config: Config,
+    /// A client without the operation log, for looking at the table directly.
+    pub client: Client,
+    pub table: String,
+    /// The DynamoDB endpoint the table is on.
+    pub endpoint: String,
+    pub operations: OperationLog,
+    engine: Option<Engine>,
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        // The handlers' logs, shown with a failing test's output.
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        let (endpoint, engine) = match std::env::var(ENDPOINT_VARIABLE) {
+            Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
+            _ => {
+                let engine = Engine::start().await;
+                (format!("http://{}", engine.address), Some(engine))
+            }
+        };
+        let client = local_client(&endpoint);
+        let table = format!("asyncjob-test-{}", uuid_like());
+        ensure_table(&client, &table)
+            .await
+            .expect("the test table can be created");
+        let operations = OperationLog::default();
+        let logged = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(operations.clone())
+                .build(),
+        );
+        let mut config = Config::from_lookup(|_| None).expect("defaults are valid");
+        config.table_name = table.clone();
+        config.auth.mode = AuthMode::Local;
+        Self {
+            store: DynamoStore::new(logged, &table, config.retention),
+            config,
+            client,
+            table,
+            endpoint,
+            operations,
+            engine,
+        }
+    }
+
+    /// Whether this test runs its own engine (and so may stop it).
+    pub fn owns_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Stops the embedded engine: every request to it fails until [`Self::restart_engine`].
+    pub async fn stop_engine(&mut self) {
+        self.engine
+            .as_mut()
+            .expect("an embedded engine")
+            .stop()
+            .await;
+    }
+
+    pub async fn restart_engine(&mut self) {
+        self.engine
+            .as_mut()
+            .expect("an embedded engine")
+            .restart()
+            .await;
+    }
+
+    /// Sends `request` to the function API Gateway would route it to.
+    pub async fn send(&self, request: ApiRequest) -> Answer {
+        let method = request.method.clone();
+        let path = request.path.clone();
+        let request = request.build();
+        let (store, config) = (&self.store, &self.config);
+        let documented = openapi_statuses(&method, &path);
+        let response = match function_for(&method, &path) {
+            "kickoff" => kickoff::handle(store, config, request).await,
+            "status" => status::handle(store, config, request).await,
+            "cancel" => cancel::handle(store, config, request).await,
+            "search" => search::handle(store, config, request).await,
+            other => panic!("no test routing for the function {other:?}"),
+        };
+        let answer = Answer::from(response);
+        // Every answer a test sees must be one api/openapi.yaml documents.
+        match documented {
+            Some(statuses) => assert!(
+                statuses.contains(&answer.status),
+                "{method} {path} answered {}, which api/openapi.yaml does not document",
+                answer.status
+            ),
+            None => assert_eq!(
+                answer.status, 405,
+                "{method} {path} is not in api/openapi.yaml"
+            ),
+        }
+        answer
+    }
+
+    /// Kicks off a migration to `data_version` and returns the job it points to.
+    pub async fn kick_off(&self, data_version: u32) -> AsyncJob {
+        let answer = self
+            .send(
+                ApiRequest::post(&format!("/$data-migration?dataVersion={data_version}"))
+                    .prefer_async(),
+            )
+            .await;
+        assert_eq!(answer.status, 202, "kick-off failed: {}", answer.body);
+        let id = answer
+            .header("content-location")
+            .and_then(|url| url.strip_suffix("/status"))
+            .and_then(|url| url.rsplit('/').next())
+            .expect("Content-Location points at the job");
+        self.job(id).await.expect("the kicked-off job exists").job
+    }
+
+    pub async fn job(&self, id: &str) -> Option<StoredJob> {
+        self.store.get(&JobId::parse(id).unwrap()).await.unwrap()
+    }
+
+    /// Writes a job item as the store would, bypassing the handlers: for states no handler
+    /// produces yet (completed, error) and for bulk data.
+    pub async fn put(&self, stored: &StoredJob) {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(stored).unwrap()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every item in the table, bookkeeping included; a test-side scan to check what the
+    /// handlers wrote.
+    pub async fn items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Ids of the job items in the table (bookkeeping items left out).
+    pub async fn job_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .items()
+            .await
+            .iter()
+            .filter(|item| item.contains_key("status"))
+            .filter_map(|item| item.get("id").and_then(|id| id.as_s().ok()).cloned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub async fn raw_item(&self, id: &str) -> Option<Item> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+}
+
+/// The function the API routes `method` on `path` to. A method no route of the path takes
+/// goes to a function of the path, which must answer 405.
+fn function_for(method: &Method, path: &str) -> &'static str {
+    let mut candidates = routes::at(path).peekable();
+    let first = candidates
+        .peek()
+        .unwrap_or_else(|| panic!("{path} is on no route of the API"))
+        .function;
+    candidates
+        .find(|route| route.method == method.as_str())
+        .map_or(first, |route| route.function)
+}
+
+fn uuid_like() -> String {
+    JobId::generate().to_string()
+}
