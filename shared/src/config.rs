@@ -52,8 +52,62 @@ impl Config {
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let setting = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let mode = match setting("ASYNCJOB_AUTH").as_deref() {
+        let settings = Settings(&lookup);
+        let table_name = settings
+            .text("ASYNCJOB_TABLE")
+            .unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
+        // Without a secret, cursors are still bound to their search, but could be forged
+        // by someone who knows the table name; a forged one still reads only that search.
+        let cursor_key = settings
+            .text("ASYNCJOB_CURSOR_SECRET")
+            .unwrap_or_else(|| format!("asyncjob-cursor:{table_name}"))
+            .into_bytes();
+        let retention_days =
+            settings.number("ASYNCJOB_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
+        Ok(Self {
+            table_name,
+            cursor_key,
+            public_base_url: settings
+                .text("PUBLIC_BASE_URL")
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            auth: settings.auth()?,
+            retention: Duration::from_secs(retention_days * SECONDS_PER_DAY),
+            run: settings.run()?,
+        })
+    }
+}
+
+/// The settings as `lookup` finds them; a blank value counts as unset.
+struct Settings<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Settings<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn number(
+        &self,
+        name: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, String> {
+        let Some(text) = self.text(name) else {
+            return Ok(default);
+        };
+        text.parse::<u64>()
+            .ok()
+            .filter(|value| range.contains(value))
+            .ok_or_else(|| {
+                format!(
+                    "{name}={text:?}: expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                )
+            })
+    }
+
+    fn auth(&self) -> Result<AuthConfig, String> {
+        let mode = match self.text("ASYNCJOB_AUTH").as_deref() {
             None | Some("authorizer") => AuthMode::Authorizer,
             Some("local") => AuthMode::Local,
             Some(other) => {
@@ -62,62 +116,35 @@ impl Config {
                 ));
             }
         };
-        let number =
-            |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| match setting(name) {
-                None => Ok(default),
-                Some(text) => text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|value| range.contains(value))
-                    .ok_or_else(|| {
-                        format!(
-                            "{name}={text:?}: expected a whole number from {} to {}",
-                            range.start(),
-                            range.end()
-                        )
-                    }),
-            };
+        let or = |name: &str, default: &str| self.text(name).unwrap_or_else(|| default.to_owned());
+        Ok(AuthConfig {
+            mode,
+            scope_claim: or("ASYNCJOB_SCOPE_CLAIM", "scope"),
+            read_scope: or("ASYNCJOB_READ_SCOPE", "asyncjob/read"),
+            admin_scope: or("ASYNCJOB_ADMIN_SCOPE", "asyncjob/admin"),
+        })
+    }
+
+    fn run(&self) -> Result<RunSettings, String> {
         let defaults = RunSettings::default();
-        let retention_days = number("ASYNCJOB_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
-        let run = RunSettings {
-            lease: Duration::from_secs(number(
-                "ASYNCJOB_LEASE_SECONDS",
-                defaults.lease.as_secs(),
-                1..=900,
-            )?),
-            max_attempts: number(
-                "ASYNCJOB_MAX_ATTEMPTS",
-                defaults.max_attempts.into(),
-                1..=100,
-            )? as u32,
-            page_size: number(
-                "ASYNCJOB_MIGRATION_PAGE_SIZE",
-                defaults.page_size as u64,
-                1..=1000,
-            )? as usize,
+        let lease_seconds =
+            self.number("ASYNCJOB_LEASE_SECONDS", defaults.lease.as_secs(), 1..=900)?;
+        let max_attempts = self.number(
+            "ASYNCJOB_MAX_ATTEMPTS",
+            defaults.max_attempts.into(),
+            1..=100,
+        )?;
+        let page_size = self.number(
+            "ASYNCJOB_MIGRATION_PAGE_SIZE",
+            defaults.page_size as u64,
+            1..=1000,
+        )?;
+        Ok(RunSettings {
+            lease: Duration::from_secs(lease_seconds),
+            // Both fit: their ranges are far inside the types.
+            max_attempts: max_attempts as u32,
+            page_size: page_size as usize,
             stop_before_deadline: defaults.stop_before_deadline,
-        };
-        let table_name = setting("ASYNCJOB_TABLE").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
-        // Without a secret, cursors are still bound to their search, but could be forged
-        // by someone who knows the table name; a forged one still reads only that search.
-        let cursor_key = setting("ASYNCJOB_CURSOR_SECRET")
-            .unwrap_or_else(|| format!("asyncjob-cursor:{table_name}"))
-            .into_bytes();
-        Ok(Self {
-            table_name,
-            cursor_key,
-            public_base_url: setting("PUBLIC_BASE_URL")
-                .map(|url| url.trim_end_matches('/').to_owned()),
-            auth: AuthConfig {
-                mode,
-                scope_claim: setting("ASYNCJOB_SCOPE_CLAIM").unwrap_or_else(|| "scope".to_owned()),
-                read_scope: setting("ASYNCJOB_READ_SCOPE")
-                    .unwrap_or_else(|| "asyncjob/read".to_owned()),
-                admin_scope: setting("ASYNCJOB_ADMIN_SCOPE")
-                    .unwrap_or_else(|| "asyncjob/admin".to_owned()),
-            },
-            retention: Duration::from_secs(retention_days * SECONDS_PER_DAY),
-            run,
         })
     }
 }

@@ -5,12 +5,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 
-use super::{Migration, MigrationContext, Step, migrate_jobs_page, s, text};
+use super::scan::{migrate_jobs_page, text};
+use super::{Migration, MigrationContext, Step};
 use crate::model::{CodeSet, JobId, JobStatus, instant};
 use crate::store::StoreError;
 use crate::store::dynamo::errors::applied;
 use crate::store::dynamo::item::Item;
 use crate::store::dynamo::schema::{EXPIRES_AT, ID, LAST_UPDATED, META, STATUS};
+use crate::store::dynamo::table::s;
 
 pub struct ExpireFinishedJobs;
 

@@ -4,11 +4,13 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
 
-use super::{Migration, MigrationContext, Step, migrate_jobs_page, s, text};
+use super::scan::{migrate_jobs_page, text};
+use super::{Migration, MigrationContext, Step};
 use crate::model::{AsyncJob, CodeSet, instant};
 use crate::store::dynamo::errors::applied;
 use crate::store::dynamo::item::{self, Item};
 use crate::store::dynamo::schema::{self, ID, META, SORT_KEY, STATUS, TYPE_SORT_KEY, VERSION_ID};
+use crate::store::dynamo::table::s;
 use crate::store::{Position, StoreError};
 
 pub struct RewriteIndexKeys;

@@ -67,29 +67,6 @@ impl Search {
             }
         };
         let cursor = params.single("_cursor")?;
-
-        let mut canonical = Vec::new();
-        if let Some(types) = &types {
-            canonical.push(("type", join(types.iter().map(|t| t.code()))));
-        }
-        if let Some(statuses) = &statuses {
-            canonical.push(("status", join(statuses.iter().map(|s| s.code()))));
-        }
-        if let Some(ids) = &ids {
-            canonical.push(("_id", join(ids.iter().map(JobId::as_str))));
-        }
-        canonical.push(("_count", count.to_string()));
-        canonical.push((
-            "_sort",
-            match order {
-                Order::NewestFirst => "-requestTime",
-                Order::OldestFirst => "requestTime",
-            }
-            .to_owned(),
-        ));
-        if total {
-            canonical.push(("_total", "accurate".to_owned()));
-        }
         let mut search = Self {
             query: SearchQuery {
                 ids,
@@ -100,9 +77,10 @@ impl Search {
                 after: None,
                 total,
             },
-            canonical,
+            canonical: Vec::new(),
             cursor_key: cursor_key.to_vec(),
         };
+        search.canonical = canonical(&search.query);
         search.query.after = cursor.map(|text| search.decode_cursor(text)).transpose()?;
         Ok(search)
     }
@@ -166,6 +144,31 @@ impl Search {
             .map_err(|_| refused())?;
         Position::parse(&position).ok_or_else(refused)
     }
+}
+
+/// The parameters that reproduce `query`, in a fixed order and spelling: the query string of
+/// its links, and what its cursors are bound to.
+fn canonical(query: &SearchQuery) -> Vec<(&'static str, String)> {
+    let mut canonical = Vec::new();
+    if let Some(types) = &query.types {
+        canonical.push(("type", join(types.iter().map(|t| t.code()))));
+    }
+    if let Some(statuses) = &query.statuses {
+        canonical.push(("status", join(statuses.iter().map(|s| s.code()))));
+    }
+    if let Some(ids) = &query.ids {
+        canonical.push(("_id", join(ids.iter().map(JobId::as_str))));
+    }
+    canonical.push(("_count", query.count.to_string()));
+    let sort = match query.order {
+        Order::NewestFirst => "-requestTime",
+        Order::OldestFirst => "requestTime",
+    };
+    canonical.push(("_sort", sort.to_owned()));
+    if query.total {
+        canonical.push(("_total", "accurate".to_owned()));
+    }
+    canonical
 }
 
 fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {

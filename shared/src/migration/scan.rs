@@ -1,0 +1,104 @@
+//! Walking a table a page at a time: the Scan page a step reads, its cursor, and the page
+//! loop the built-in migrations share.
+
+use std::future::Future;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde_json::Value;
+
+use super::{MigrationContext, Step};
+use crate::store::StoreError;
+use crate::store::dynamo::errors::store_error;
+use crate::store::dynamo::item::Item;
+
+/// Reads one page of `table` in key order, resuming after `cursor`. The cursor is the last
+/// key read, as JSON, so it works for any table's key schema.
+pub async fn scan_page(
+    context: &MigrationContext<'_>,
+    table: &str,
+    cursor: Option<&str>,
+) -> Result<(Vec<Item>, Option<String>), StoreError> {
+    let start = cursor.map(decode_cursor).transpose()?;
+    let output = context
+        .client
+        .scan()
+        .table_name(table)
+        .limit(i32::try_from(context.page_size).unwrap_or(i32::MAX))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(store_error)?;
+    let next = output
+        .last_evaluated_key
+        .map(|key| encode_cursor(&key))
+        .transpose()?;
+    Ok((output.items.unwrap_or_default(), next))
+}
+
+fn encode_cursor(key: &Item) -> Result<String, StoreError> {
+    let value: Value = serde_dynamo::from_item(key.clone())
+        .map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))?;
+    Ok(value.to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
+    let value: Value = serde_json::from_str(cursor)
+        .map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))?;
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))
+}
+
+/// Writes in flight at once within a page.
+const CONCURRENCY: usize = 16;
+
+/// One page of the jobs table: scans it from `cursor`, picks the items to change, writes
+/// them (several at once), and counts the writes that landed.
+pub(super) async fn migrate_jobs_page<T, F>(
+    context: &MigrationContext<'_>,
+    cursor: Option<&str>,
+    pick: impl FnMut(Item) -> Option<T>,
+    write: impl Fn(T) -> F,
+) -> Result<Step, StoreError>
+where
+    F: Future<Output = Result<bool, StoreError>>,
+{
+    let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
+    let items_scanned = items.len() as u64;
+    let picked: Vec<T> = items.into_iter().filter_map(pick).collect();
+    let items_changed = stream::iter(picked)
+        .map(write)
+        .buffer_unordered(CONCURRENCY)
+        .try_fold(
+            0,
+            |count, changed| async move { Ok(count + u64::from(changed)) },
+        )
+        .await?;
+    Ok(Step {
+        items_scanned,
+        items_changed,
+        next,
+    })
+}
+
+/// A string attribute of an item, if it has one.
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|value| value.as_s().ok())
+        .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_any_key() {
+        let key = Item::from([
+            ("pk".to_owned(), AttributeValue::S("a#b".into())),
+            ("sk".to_owned(), AttributeValue::N("12".into())),
+        ]);
+        assert_eq!(decode_cursor(&encode_cursor(&key).unwrap()).unwrap(), key);
+        assert!(decode_cursor("not json").is_err());
+    }
+}
