@@ -2,8 +2,10 @@
 
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
+# The binaries template.yaml deploys (a test keeps the two lists equal).
+FUNCTIONS := kickoff kickoff-events status cancel search worker
 
-.PHONY: dev seed build bench test fmt lint template unit contract tools
+.PHONY: dev seed build bench test fmt lint template-lint unit integration contract tools
 
 ## Serve the whole API on http://127.0.0.1:9000 with its engine on 127.0.0.1:8000.
 dev: tools
@@ -17,18 +19,18 @@ seed:
 ## Release bootstraps for AWS (arm64), in target/lambda/<function>/bootstrap.
 build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
-		--bin kickoff --bin kickoff-events --bin status --bin cancel --bin search --bin worker
+		$(addprefix --bin ,$(FUNCTIONS))
 
 ## Measure (release build, criterion, the driver) and rewrite BENCHMARKS.md.
 bench:
-	cargo build --release --bin kickoff --bin kickoff-events --bin status --bin cancel --bin search --bin worker
+	cargo build --release $(addprefix --bin ,$(FUNCTIONS))
 	cd bench/node && npm ci --no-audit --no-fund --silent
 	cargo bench --profile release -p asyncjob-bench --bench handlers -- --quiet
 	cargo run --release --quiet -p asyncjob-bench
 
-## Formatting, lints, the template checks, unit and integration tests, and the API contract
-## tested by generated requests.
-test: fmt lint template unit contract
+## Formatting, lints, the template's linters, unit and integration tests, and the API
+## contract tested by generated requests.
+test: fmt lint template-lint unit integration contract
 
 fmt:
 	cargo fmt --all -- --check
@@ -36,12 +38,19 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-template: tools
+## cfn-lint and checkov on template.yaml.
+template-lint: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml --skip-download
 
+## Unit and property tests of every crate: no engine, no network.
 unit:
-	cargo nextest run --workspace
+	cargo nextest run --workspace --exclude asyncjob-tests
+
+## The real handlers, runner and entrypoints against the embedded engine, the template's
+## wiring, and the module layout (tests/).
+integration:
+	cargo nextest run -p asyncjob-tests
 
 ## schemathesis against a local stack of its own (ports 18000/19000).
 contract: tools

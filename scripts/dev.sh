@@ -16,7 +16,13 @@ AWS_ENDPOINT_URL_DYNAMODB="http://$ASYNCJOB_ENGINE_ADDRESS"
 set +a
 export PATH="$PWD/.venv/bin:$PATH"
 
-cargo build --bin dev-engine --bin dev-sweeper --bin kickoff --bin status --bin cancel --bin search
+# The functions the local router serves, read from its table in Cargo.toml.
+mapfile -t functions < <(python3 -c '
+import tomllib
+router = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["metadata"]["lambda"]["watch"]["router"]
+print("\n".join(sorted({target["function"] for targets in router.values() for target in targets})))
+')
+cargo build --bin dev-engine --bin dev-sweeper "${functions[@]/#/--bin=}"
 if [[ "${1:-}" == build ]]; then
     exit 0
 fi

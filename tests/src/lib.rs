@@ -8,6 +8,7 @@ mod engine;
 mod env;
 mod openapi;
 mod request;
+pub mod template;
 
 pub use answer::Answer;
 pub use engine::OperationLog;

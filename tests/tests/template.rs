@@ -1,37 +1,20 @@
-//! template.yaml wires what SPEC §2-§5 ask: every route reaches its function, the local
-//! router matches it, each function's policy grants only what its code uses, and the table
-//! is the one the store expects.
+//! template.yaml deploys what the code serves: every route reaches its function, the local
+//! router and the OpenAPI file list the same routes, the Makefile builds every binary, each
+//! function's policy grants only what its code uses, and the table is the one the store
+//! expects.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use asyncjob_shared::routes;
 use asyncjob_shared::store::test_support::schema::{
     ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
 };
 use serde_json::Value;
 
-const TEMPLATE: &str = include_str!("../../template.yaml");
+use asyncjob_tests::template::{TEMPLATE, binary, deployed_binaries, functions, template};
+
 const WORKSPACE: &str = include_str!("../../Cargo.toml");
-
-fn template() -> Value {
-    serde_yaml_ng::from_str(TEMPLATE).expect("template.yaml is YAML without short-form tags")
-}
-
-fn functions(template: &Value) -> BTreeMap<String, Value> {
-    template["Resources"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
-        .map(|(name, resource)| (name.clone(), resource.clone()))
-        .collect()
-}
-
-fn binary(function: &Value) -> String {
-    function["Metadata"]["BuildProperties"]["Binary"]
-        .as_str()
-        .expect("every function names its binary")
-        .to_owned()
-}
+const MAKEFILE: &str = include_str!("../../Makefile");
 
 type Route = (String, String, String);
 
@@ -62,20 +45,17 @@ fn route(method: &str, path: &str, function: &str) -> Route {
     (method.to_owned(), path.to_owned(), function.to_owned())
 }
 
-fn spec_routes() -> BTreeSet<Route> {
-    BTreeSet::from([
-        route("POST", "/$data-migration", "kickoff"),
-        route("GET", "/job/{id}/status", "status"),
-        route("DELETE", "/job/{id}/status", "cancel"),
-        route("GET", "/AsyncJob", "search"),
-        route("POST", "/AsyncJob/_search", "search"),
-        route("GET", "/AsyncJob/{id}", "search"),
-    ])
+/// The routes the code serves: the one list the others are checked against.
+fn api_routes() -> BTreeSet<Route> {
+    routes::ROUTES
+        .iter()
+        .map(|r| route(r.method, r.path, r.function))
+        .collect()
 }
 
 #[test]
-fn every_route_of_the_spec_reaches_its_function() {
-    assert_eq!(template_routes(&template()), spec_routes());
+fn every_route_reaches_its_function() {
+    assert_eq!(template_routes(&template()), api_routes());
 }
 
 #[test]
@@ -94,7 +74,7 @@ fn the_local_router_serves_the_same_routes() {
             ));
         }
     }
-    assert_eq!(local, spec_routes());
+    assert_eq!(local, api_routes());
 }
 
 #[test]
@@ -104,25 +84,24 @@ fn functions_are_arm64_rust_bootstraps_behind_the_jwt_authorizer() {
     assert_eq!(globals["Runtime"], "provided.al2023");
     assert_eq!(globals["Architectures"], serde_json::json!(["arm64"]));
     assert_eq!(globals["Handler"], "bootstrap");
-    let binaries: BTreeSet<String> = functions(&template)
-        .values()
-        .map(|function| {
-            assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
-            binary(function)
-        })
-        .collect();
-    let expected = [
-        "cancel",
-        "kickoff",
-        "kickoff-events",
-        "search",
-        "status",
-        "worker",
-    ];
-    assert_eq!(binaries, expected.iter().map(|b| b.to_string()).collect());
+    for function in functions(&template).values() {
+        assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
+    }
     let auth = &template["Resources"]["HttpApi"]["Properties"]["Auth"];
     assert_eq!(auth["DefaultAuthorizer"], "JwtAuthorizer");
     assert!(auth["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"]["issuer"].is_object());
+}
+
+/// `make build` and `make bench` build exactly the binaries the template deploys.
+#[test]
+fn the_makefile_builds_every_deployed_binary() {
+    let line = MAKEFILE
+        .lines()
+        .find_map(|line| line.strip_prefix("FUNCTIONS :="))
+        .expect("the Makefile lists FUNCTIONS");
+    let mut listed: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    listed.sort();
+    assert_eq!(listed, deployed_binaries());
 }
 
 #[test]
@@ -269,7 +248,7 @@ fn the_openapi_contract_covers_every_route() {
             }
         }
     }
-    let deployed: BTreeSet<(String, String)> = spec_routes()
+    let deployed: BTreeSet<(String, String)> = api_routes()
         .into_iter()
         .map(|(method, path, _)| (method, path))
         .collect();
