@@ -41,11 +41,14 @@ async fn status(
         JobStatus::Accepted => StatusCode::ACCEPTED,
         JobStatus::Completed => StatusCode::OK,
     };
-    if request::if_none_match_hits(request, &response::etag(&job)) {
-        return Ok(response::not_modified(&job));
-    }
-    let mut response = response::fhir_response(status, &job);
-    response::set_validators(&mut response, &job);
+    // A 304 carries the headers the full answer would.
+    let mut response = if request::if_none_match_hits(request, &response::etag(&job)) {
+        response::not_modified(&job)
+    } else {
+        let mut full = response::fhir_response(status, &job);
+        response::set_validators(&mut full, &job);
+        full
+    };
     if status == StatusCode::ACCEPTED {
         let wait = poll_interval_seconds(run.as_ref(), &job.meta.last_updated);
         response::set_header(&mut response, RETRY_AFTER, &wait.to_string());

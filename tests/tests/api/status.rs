@@ -107,6 +107,33 @@ async fn a_current_etag_gives_304() {
     assert_eq!(stale.status, 202);
 }
 
+/// A 304 carries the headers the full answer would (RFC 9110 §15.4.5): a poller that holds
+/// the current version still learns when to poll again, how far the job is, and when a
+/// finished job's record goes away.
+#[tokio::test]
+async fn a_304_carries_the_headers_of_the_full_answer() {
+    let env = TestEnv::start().await;
+    let running = env.kick_off(1).await;
+    let full = env.send(poll(running.id.as_str())).await;
+    let not_modified = env
+        .send(poll(running.id.as_str()).header("if-none-match", "W/\"1\""))
+        .await;
+    assert_eq!(not_modified.status, 304);
+    for header in ["etag", "last-modified", "retry-after", "x-progress"] {
+        assert_eq!(not_modified.header(header), full.header(header), "{header}");
+    }
+
+    let done = seeded(&env, JobStatus::Completed, 1).await;
+    let full = env.send(poll(done.id.as_str())).await;
+    let not_modified = env
+        .send(poll(done.id.as_str()).header("if-none-match", "W/\"1\""))
+        .await;
+    assert_eq!(not_modified.status, 304);
+    assert!(full.header("expires").is_some());
+    assert_eq!(not_modified.header("expires"), full.header("expires"));
+    assert_eq!(not_modified.header("retry-after"), None);
+}
+
 #[tokio::test]
 async fn bad_ids_are_invalid() {
     let env = TestEnv::start().await;
