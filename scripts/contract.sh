@@ -28,12 +28,12 @@ for _ in $(seq 600); do
 done
 curl -sf -o /dev/null "$api/AsyncJob" || { cat "$data/stack.log"; exit 1; }
 
-# An unsigned token with every scope: the local stack reads its claims (SPEC §5).
+# An unsigned token with every scope: the local stack reads its claims (docs/api.md, "Who may call").
 claims="$(printf '{"sub":"contract","scope":"asyncjob/read asyncjob/admin"}' | base64 -w0 | tr -d '=' | tr '/+' '_-')"
 
 # Left out, with reasons:
 # - ignored_auth: the local stack lets requests without a token through, by design
-#   (SPEC §5); the auth integration tests cover 401/403 behind the JWT authorizer.
+#   (docs/api.md); the auth integration tests cover 401/403 behind the JWT authorizer.
 # - unsupported_method: API Gateway, not the service, answers methods no route has.
 # - positive_data_acceptance: some requests the schema allows are refused by design: an
 #   opaque cursor that is not this search's, a dataVersion above the newest migration, a

@@ -11,45 +11,8 @@ use crate::overhead;
 use crate::scale;
 use crate::stats::{ratio, show};
 use crate::throughput;
+use asyncjob_tests::template::deployed_binaries;
 
-/// What the figures above mean where a target is missed, from the analysis behind them.
-const NOTES: &str = "
-## Where targets are missed, and why
-
-- **Binary size.** Most of each binary is the AWS SDK (the DynamoDB client's generated
-  operations and serializers), rustls with the aws-lc crypto provider, hyper and tokio;
-  the service's own code is a small part. The release profile already uses fat LTO, one
-  codegen unit, `panic = \"abort\"` and stripping, and the SDK is built without its
-  default features. Steps measured on 2026-11-27, arm64 bootstraps: Cargo's default release
-  profile (stripped by cargo-lambda) 8.98–9.51 MB; with fat LTO, one codegen unit and
-  `panic = \"abort\"` 8.10–8.55 MB; adding `opt-level = \"s\"` 5.70–5.96 MB (x86_64:
-  9.79–10.31 MB to 6.44–6.72 MB), for about 30 % more handler CPU (status 2.3 → 2.8 µs, far
-  inside its target) and no change in cold start. The deployed architecture, arm64, meets
-  the target; x86_64 code is larger. The next step would be another crypto provider. The arm64 column is from the last `make build`; run it again after a profile
-  change to refresh it.
-- **Cold start.** Reading and parsing the system's root certificates was most of the init
-  time (measured here: about 12 ms to the first `next` with the whole `/etc/ssl/certs`, about
-  4 ms with one certificate), so the functions trust only the five AWS roots unless
-  `AWS_ENDPOINT_URL_DYNAMODB` names another HTTPS server. What is left is mapping the
-  binary, the tokio runtime, and loading the SDK's configuration from the environment.
-  The Node.js process here loads its SDK from a warm page cache, so its figure is a lower
-  bound for a real cold start.
-- **Search overhead.** A search page turns up to 21 items from DynamoDB attributes into
-  JSON and then into resources, and writes a Bundle; that conversion is the handler's extra
-  time over the bare Query. A direct item-to-resource conversion would shorten it.
-- **Worker throughput.** Both sides run on the same two cores as the engine, so the ratio
-  moves from run to run: 0.78 to 0.97 over the five runs of 2026-11-27. The runner's own cost
-  per page is one checkpoint write beside up to 100 item updates.
-";
-
-pub const FUNCTIONS: [&str; 6] = [
-    "kickoff",
-    "kickoff-events",
-    "status",
-    "cancel",
-    "search",
-    "worker",
-];
 const CPU_HANDLERS: [&str; 5] = ["status", "read", "search", "kickoff", "cancel"];
 
 pub struct CpuRow {
@@ -63,7 +26,7 @@ pub struct Report {
     pub cpu: Vec<CpuRow>,
     pub cold: Vec<ColdStart>,
     pub peak_memory: f64,
-    pub sizes: Vec<(&'static str, Option<u64>, Option<u64>)>,
+    pub sizes: Vec<(String, Option<u64>, Option<u64>)>,
     pub throughput: throughput::Result,
     pub scale: Vec<scale::Row>,
     pub elapsed: Duration,
@@ -98,16 +61,14 @@ pub fn criterion_cpu(root: &Path) -> Vec<CpuRow> {
 
 /// Bytes of each function's release binary: x86_64 (`target/release`) and arm64
 /// (`target/lambda`, from `make build`), where built.
-pub fn binary_sizes(root: &Path) -> Vec<(&'static str, Option<u64>, Option<u64>)> {
+pub fn binary_sizes(root: &Path) -> Vec<(String, Option<u64>, Option<u64>)> {
     let size = |path: std::path::PathBuf| std::fs::metadata(path).ok().map(|m| m.len());
-    FUNCTIONS
-        .iter()
+    deployed_binaries()
+        .into_iter()
         .map(|name| {
-            (
-                *name,
-                size(root.join("target/release").join(name)),
-                size(root.join("target/lambda").join(name).join("bootstrap")),
-            )
+            let x86 = size(root.join("target/release").join(&name));
+            let arm = size(root.join("target/lambda").join(&name).join("bootstrap"));
+            (name, x86, arm)
         })
         .collect()
 }
@@ -174,6 +135,22 @@ impl Report {
             self.elapsed.as_secs_f64()
         );
 
+        self.overhead(&mut out);
+        self.cpu(&mut out);
+        self.cold_start(&mut out);
+        self.size_and_memory(&mut out);
+        self.scale(&mut out);
+        self.throughput(&mut out);
+        let _ = writeln!(
+            out,
+            "\nWhat these figures mean, and why a target is missed where one is: \
+             [docs/performance.md](docs/performance.md)."
+        );
+        out
+    }
+
+    /// Handler latency against the engine beside the bare calls.
+    fn overhead(&self, out: &mut String) {
         let _ = writeln!(out, "## Handler overhead against the engine\n");
         let _ = writeln!(
             out,
@@ -199,7 +176,10 @@ impl Report {
                 verdict(r <= 1.15, format!("{:.3}", r - 1.15))
             );
         }
+    }
 
+    /// Handler CPU over the in-memory store.
+    fn cpu(&self, out: &mut String) {
         let _ = writeln!(out, "\n## Handler CPU\n");
         let _ = writeln!(
             out,
@@ -229,7 +209,10 @@ impl Report {
         if self.cpu.is_empty() {
             let _ = writeln!(out, "| (no criterion results found) | | | |");
         }
+    }
 
+    /// Cold start beside Node.js.
+    fn cold_start(&self, out: &mut String) {
         let _ = writeln!(out, "\n## Cold start\n");
         let _ = writeln!(
             out,
@@ -291,7 +274,10 @@ impl Report {
                 "| Rust/Node.js first-response ratio (p50) | {first:.4} | — |"
             );
         }
+    }
 
+    /// Binary sizes and peak memory.
+    fn size_and_memory(&self, out: &mut String) {
         let _ = writeln!(out, "\n## Size and memory\n");
         let _ = writeln!(
             out,
@@ -327,7 +313,10 @@ impl Report {
                 format!("{:.1} MiB", self.peak_memory - 24.0)
             )
         );
+    }
 
+    /// Search latency with a small and a large table.
+    fn scale(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "\n## Scale: search cost follows the page, not the table\n"
@@ -356,7 +345,10 @@ impl Report {
                 verdict(r <= 1.3, format!("{:.3}", r - 1.3))
             );
         }
+    }
 
+    /// The worker beside a bare loop of the same writes.
+    fn throughput(&self, out: &mut String) {
         let t = &self.throughput;
         let r = t.worker_per_second / t.bare_per_second;
         let _ = writeln!(out, "\n## Worker throughput\n");
@@ -378,7 +370,5 @@ impl Report {
             t.bare_per_second,
             verdict(r >= 0.8, format!("{:.3}", 0.8 - r))
         );
-        out.push_str(NOTES);
-        out
     }
 }

@@ -1,4 +1,4 @@
-//! The `AsyncJob` resource (SPEC §1) and its codes.
+//! The `AsyncJob` resource (docs/api.md) and its codes.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The caller as API Gateway's JWT authorizer hands it over (SPEC §5).
+//! The caller as API Gateway's JWT authorizer hands it over.
 
 use asyncjob_shared::config::AuthMode;
 use asyncjob_tests::{ApiRequest, TestEnv};

@@ -1,4 +1,4 @@
-//! The HTTP API of SPEC §3, driven through the real handlers against a real engine.
+//! The HTTP API (docs/api.md), driven through the real handlers against a real engine.
 
 mod auth;
 mod cancel;

@@ -1,4 +1,4 @@
-//! Jobs really run (SPEC §4): the runner, the worker's entrypoints, and event kick-offs,
+//! Jobs really run (docs/design.md): the runner, the worker's entrypoints, and event kick-offs,
 //! against a real engine.
 
 mod events;
