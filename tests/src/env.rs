@@ -6,12 +6,16 @@ use asyncjob_shared::model::{AsyncJob, JobId, StoredJob};
 use asyncjob_shared::routes;
 use asyncjob_shared::store::test_support::{Item, to_item};
 use asyncjob_shared::store::{DynamoStore, JobStore, ensure_table, local_client};
+use std::time::Duration;
+
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::Method;
 
 use crate::answer::Answer;
 use crate::engine::{Engine, OperationLog};
+use crate::faults::{FaultPlan, FaultyClient};
 use crate::openapi::openapi_statuses;
 use crate::request::ApiRequest;
 
@@ -69,6 +73,23 @@ impl TestEnv {
         }
     }
 
+    /// A store on this test's table whose requests meet the faults `plan` says. SDK retries
+    /// back off only briefly, so faulty runs stay quick.
+    pub fn faulty_store(&self, plan: &FaultPlan) -> DynamoStore {
+        let retries = RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(2));
+        let client = Client::from_conf(
+            self.client
+                .config()
+                .to_builder()
+                .http_client(FaultyClient::new(plan.clone()))
+                .retry_config(retries)
+                .build(),
+        );
+        DynamoStore::new(client, &self.table, self.config.retention)
+    }
+
     /// Whether this test runs its own engine (and so may stop it).
     pub fn owns_engine(&self) -> bool {
         self.engine.is_some()
@@ -93,10 +114,15 @@ impl TestEnv {
 
     /// Sends `request` to the function API Gateway would route it to.
     pub async fn send(&self, request: ApiRequest) -> Answer {
+        self.send_to(&self.store, request).await
+    }
+
+    /// [`Self::send`] with the handlers using `store`.
+    pub async fn send_to(&self, store: &DynamoStore, request: ApiRequest) -> Answer {
         let method = request.method.clone();
         let path = request.path.clone();
         let request = request.build();
-        let (store, config) = (&self.store, &self.config);
+        let config = &self.config;
         let documented = openapi_statuses(&method, &path);
         let response = match function_for(&method, &path) {
             "kickoff" => kickoff::handle(store, config, request).await,

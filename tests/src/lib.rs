@@ -6,6 +6,8 @@
 mod answer;
 mod engine;
 mod env;
+pub mod faults;
+pub mod lifecycle;
 mod openapi;
 mod request;
 pub mod template;

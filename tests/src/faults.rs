@@ -1,0 +1,264 @@
+//! Faults injected at the DynamoDB boundary: an HTTP client for the SDK that passes each
+//! request to the real engine, or answers it the way DynamoDB does when things go wrong.
+//! The store code above it is the real one, SDK retries included; the plan says, per
+//! operation and occurrence, which request meets which fault.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::http::{HttpRequest, HttpResponse};
+use aws_sdk_dynamodb::config::{HttpClient, RuntimeComponents, SharedHttpClient};
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
+use tokio::sync::Notify;
+
+/// Why DynamoDB cancels a transaction, other than its own conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CancelReason {
+    Throttling,
+    Conflict,
+    Capacity,
+}
+
+impl CancelReason {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Throttling => "ThrottlingError",
+            Self::Conflict => "TransactionConflict",
+            Self::Capacity => "ProvisionedThroughputExceeded",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// `ThrottlingException`; nothing is written.
+    Throttle,
+    /// `InternalServerError`; nothing is written.
+    ServerError,
+    /// A transaction cancelled: `reason` for the item at `item` (modulo the transaction's
+    /// size), `None` for the others. Nothing is written. Other operations pass.
+    CancelTransaction { item: u8, reason: CancelReason },
+    /// The request is applied, and its answer lost: the client sees a timeout.
+    LoseAnswerAsTimeout,
+    /// The request is applied, and the client sees a 500 instead of its answer.
+    LoseAnswerAs500,
+    /// The answer comes this many milliseconds late.
+    Latency(u16),
+    /// The caller dies at this request, before sending it: it never gets an answer.
+    CrashBefore,
+    /// The caller dies after the request was applied, before it reads the answer.
+    CrashAfter,
+}
+
+impl Fault {
+    /// A short name, for counting faults by kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::ServerError => "server error",
+            Self::CancelTransaction { .. } => "transaction cancelled",
+            Self::LoseAnswerAsTimeout => "answer lost (timeout)",
+            Self::LoseAnswerAs500 => "answer lost (500)",
+            Self::Latency(_) => "latency",
+            Self::CrashBefore => "crash before a request",
+            Self::CrashAfter => "crash after a request",
+        }
+    }
+}
+
+/// A fault for the `occurrence`-th request (from 0) of `operation` in the current step.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FaultRule {
+    pub operation: &'static str,
+    pub occurrence: u8,
+    pub fault: Fault,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rules: Vec<FaultRule>,
+    seen: BTreeMap<String, u8>,
+    /// Faults that took effect, by kind.
+    injected: BTreeMap<&'static str, u64>,
+    requests: u64,
+}
+
+/// The plan a [`FaultyClient`] follows, shared with the test that sets it.
+#[derive(Clone, Debug, Default)]
+pub struct FaultPlan {
+    state: Arc<Mutex<State>>,
+    crashed: Arc<Notify>,
+}
+
+impl FaultPlan {
+    /// Follows `rules` from now on, counting occurrences afresh.
+    pub fn set(&self, rules: Vec<FaultRule>) {
+        let mut state = self.state.lock().unwrap();
+        state.rules = rules;
+        state.seen.clear();
+    }
+
+    /// Lets every request through.
+    pub fn clear(&self) {
+        self.set(Vec::new());
+    }
+
+    /// Completes when a request meets a crash fault.
+    pub async fn crashed(&self) {
+        self.crashed.notified().await;
+    }
+
+    /// Faults that took effect so far, by kind, and the requests seen.
+    pub fn counts(&self) -> (BTreeMap<&'static str, u64>, u64) {
+        let state = self.state.lock().unwrap();
+        (state.injected.clone(), state.requests)
+    }
+
+    fn fault_for(&self, operation: &str) -> Option<Fault> {
+        let mut state = self.state.lock().unwrap();
+        state.requests += 1;
+        let occurrence = {
+            let seen = state.seen.entry(operation.to_owned()).or_default();
+            let occurrence = *seen;
+            *seen = seen.saturating_add(1);
+            occurrence
+        };
+        let fault = state
+            .rules
+            .iter()
+            .find(|rule| rule.operation == operation && rule.occurrence == occurrence)
+            .map(|rule| rule.fault)?;
+        *state.injected.entry(fault.kind()).or_default() += 1;
+        Some(fault)
+    }
+}
+
+/// An SDK HTTP client that sends requests on through `inner`, except where the plan says.
+#[derive(Clone, Debug)]
+pub struct FaultyClient {
+    inner: SharedHttpClient,
+    plan: FaultPlan,
+}
+
+impl FaultyClient {
+    pub fn new(plan: FaultPlan) -> Self {
+        Self {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            plan,
+        }
+    }
+}
+
+impl HttpClient for FaultyClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FaultyConnector {
+            inner: self.inner.http_connector(settings, components),
+            plan: self.plan.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FaultyConnector {
+    inner: SharedHttpConnector,
+    plan: FaultPlan,
+}
+
+impl HttpConnector for FaultyConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        // The JSON protocol names the operation in `X-Amz-Target: DynamoDB_20120810.Query`.
+        let target = request.headers().get("x-amz-target").unwrap_or("");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        let fault = self.plan.fault_for(&operation);
+        let inner = self.inner.clone();
+        let crashed = self.plan.crashed.clone();
+        HttpConnectorFuture::new(async move {
+            match fault {
+                None => inner.call(request).await,
+                Some(Fault::Throttle) => Ok(error_answer("ThrottlingException", None)),
+                Some(Fault::ServerError) => Ok(error_answer("InternalServerError", None)),
+                Some(Fault::CancelTransaction { item, reason }) => {
+                    if operation != "TransactWriteItems" {
+                        return inner.call(request).await;
+                    }
+                    let items = transaction_size(&request).max(1);
+                    let reasons = (0..items)
+                        .map(|i| {
+                            let code = if i == usize::from(item) % items {
+                                reason.code()
+                            } else {
+                                "None"
+                            };
+                            serde_json::json!({ "Code": code })
+                        })
+                        .collect();
+                    Ok(error_answer("TransactionCanceledException", Some(reasons)))
+                }
+                Some(Fault::LoseAnswerAsTimeout) => {
+                    inner.call(request).await?;
+                    Err(ConnectorError::timeout("the answer was lost".into()))
+                }
+                Some(Fault::LoseAnswerAs500) => {
+                    inner.call(request).await?;
+                    Ok(error_answer("InternalServerError", None))
+                }
+                Some(Fault::Latency(millis)) => {
+                    tokio::time::sleep(Duration::from_millis(millis.into())).await;
+                    inner.call(request).await
+                }
+                Some(Fault::CrashBefore) => {
+                    crashed.notify_one();
+                    std::future::pending().await
+                }
+                Some(Fault::CrashAfter) => {
+                    let _ = inner.call(request).await;
+                    crashed.notify_one();
+                    std::future::pending().await
+                }
+            }
+        })
+    }
+}
+
+/// How many items a `TransactWriteItems` request writes.
+fn transaction_size(request: &HttpRequest) -> usize {
+    request
+        .body()
+        .bytes()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+        .and_then(|body| body["TransactItems"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// DynamoDB's answer for the error `code`, with cancellation reasons for a transaction.
+fn error_answer(code: &str, reasons: Option<Vec<serde_json::Value>>) -> HttpResponse {
+    let mut body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"),
+        "message": format!("injected {code}"),
+    });
+    if let Some(reasons) = reasons {
+        body["CancellationReasons"] = serde_json::Value::Array(reasons);
+    }
+    let status = if code == "InternalServerError" {
+        500
+    } else {
+        400
+    };
+    let mut response = HttpResponse::new(
+        status.try_into().expect("a valid status"),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
+}

@@ -1,0 +1,441 @@
+//! One schedule's world: the real handlers, runner and event entrypoints on a store whose
+//! requests meet the schedule's faults, a fresh table on the embedded engine, and the
+//! checks made after every step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
+use asyncjob_shared::model::run::millis;
+use asyncjob_shared::model::{CodeSet, JobId, JobStatus, StoredJob, instant};
+use asyncjob_shared::runner::{RunSettings, Runner};
+use asyncjob_shared::store::DynamoStore;
+use asyncjob_shared::store::test_support::schema::{DATA_VERSION, DATA_VERSION_KEY, ID, STATUS};
+use asyncjob_shared::store::test_support::{Item, from_item};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::expect::{Expectation, check_answer};
+use super::schedule::{Action, Step, Via, delivery_version};
+use crate::faults::FaultPlan;
+use crate::{ApiRequest, TestEnv};
+
+/// The table as one step left it.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub jobs: BTreeMap<String, StoredJob>,
+    pub data_version: u32,
+}
+
+impl Snapshot {
+    pub fn status(&self, id: &str) -> Option<JobStatus> {
+        self.jobs.get(id).map(|stored| stored.job.status)
+    }
+}
+
+/// What the checks remember from one step to the next.
+#[derive(Default)]
+struct Model {
+    max_data_version: u32,
+    final_status: BTreeMap<String, JobStatus>,
+}
+
+/// Counts for the reliability report.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    pub steps: u64,
+    pub crashes: u64,
+    pub checks: u64,
+    pub requests: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+}
+
+pub struct World {
+    env: TestEnv,
+    plan: FaultPlan,
+    store: DynamoStore,
+    settings: RunSettings,
+    lagging: Registry,
+    /// Job ids in the order they appeared.
+    jobs: Vec<String>,
+    model: Model,
+    pub counts: Counts,
+}
+
+const FAR: Duration = Duration::from_secs(600);
+
+impl World {
+    pub async fn new() -> Self {
+        let env = TestEnv::start().await;
+        let plan = FaultPlan::default();
+        let store = env.faulty_store(&plan);
+        let settings = RunSettings {
+            lease: Duration::from_secs(60),
+            max_attempts: 3,
+            page_size: 2,
+            stop_before_deadline: Duration::ZERO,
+        };
+        let lagging = Registry::new(vec![Box::new(ExpireFinishedJobs)]).expect("version 1");
+        Self {
+            env,
+            plan,
+            store,
+            settings,
+            lagging,
+            jobs: Vec::new(),
+            model: Model::default(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Runs `step` and checks what it did; `Err` names what went wrong.
+    pub async fn step(&mut self, index: usize, step: &Step) -> Result<(), String> {
+        self.counts.steps += 1;
+        let before = self.snapshot().await;
+        self.plan.set(step.faults.clone());
+        let result = self.act(index, &step.action, &before).await;
+        self.plan.clear();
+        let after = self.snapshot().await;
+        self.learn_jobs(&after);
+        result?;
+        self.check(&after)
+    }
+
+    /// With faults stopped, sweeping to quiescence finishes every accepted job.
+    pub async fn settle(&mut self) -> Result<(), String> {
+        self.plan.clear();
+        for round in 0..12 {
+            self.advance_clock().await;
+            let registry = Registry::built_in();
+            let runner = self.runner(registry, format!("settle-{round}"));
+            let _ = runner.sweep(Instant::now() + FAR).await;
+            let after = self.snapshot().await;
+            self.check(&after)?;
+            if !after
+                .jobs
+                .values()
+                .any(|s| s.job.status == JobStatus::Accepted)
+            {
+                return Ok(());
+            }
+        }
+        Err("accepted jobs are left after faults stopped and the sweeper ran 12 times".into())
+    }
+
+    pub fn finish(&mut self) -> Counts {
+        let (faults, requests) = self.plan.counts();
+        self.counts.faults = faults;
+        self.counts.requests = requests;
+        self.counts.clone()
+    }
+
+    fn runner<'a>(&'a self, registry: &'a Registry, owner: String) -> Runner<'a, DynamoStore> {
+        let context = MigrationContext::on(&self.store, self.settings.page_size);
+        Runner::new(&self.store, registry, context, &self.settings, owner)
+    }
+
+    fn job(&self, index: usize) -> String {
+        match self.jobs.len() {
+            0 => "0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a".to_owned(),
+            n => self.jobs[index % n].clone(),
+        }
+    }
+
+    async fn act(
+        &mut self,
+        index: usize,
+        action: &Action,
+        before: &Snapshot,
+    ) -> Result<(), String> {
+        match action {
+            Action::KickOff { version, via } => self.kick_off(*version, *via, before).await,
+            Action::Cancel { job } => {
+                let id = self.job(*job);
+                let answer = self
+                    .env
+                    .send_to(
+                        &self.store,
+                        ApiRequest::delete(&format!("/job/{id}/status")),
+                    )
+                    .await;
+                check_answer(&answer, Expectation::cancel(before, &id))
+            }
+            Action::Poll { job } => {
+                let id = self.job(*job);
+                let answer = self
+                    .env
+                    .send_to(&self.store, ApiRequest::get(&format!("/job/{id}/status")))
+                    .await;
+                check_answer(&answer, Expectation::poll(before, &id))
+            }
+            Action::Read { job } => {
+                let id = self.job(*job);
+                let answer = self
+                    .env
+                    .send_to(&self.store, ApiRequest::get(&format!("/AsyncJob/{id}")))
+                    .await;
+                check_answer(&answer, Expectation::read(before, &id))
+            }
+            Action::Search {
+                statuses,
+                oldest_first,
+                count,
+            } => self.search(statuses, *oldest_first, *count).await,
+            Action::Run { job, lagging } => {
+                let id = self.job(*job);
+                let registry = if *lagging {
+                    &self.lagging
+                } else {
+                    Registry::built_in()
+                };
+                let runner = self.runner(registry, format!("worker-{index}"));
+                let id = JobId::parse(&id).expect("a job id");
+                let crashed = tokio::select! {
+                    _ = runner.run(&id, Instant::now() + FAR) => false,
+                    () = self.plan.crashed() => true,
+                };
+                self.counts.crashes += u64::from(crashed);
+                Ok(())
+            }
+            Action::Sweep { lagging } => {
+                let registry = if *lagging {
+                    &self.lagging
+                } else {
+                    Registry::built_in()
+                };
+                let runner = self.runner(registry, format!("sweeper-{index}"));
+                let crashed = tokio::select! {
+                    _ = runner.sweep(Instant::now() + FAR) => false,
+                    () = self.plan.crashed() => true,
+                };
+                self.counts.crashes += u64::from(crashed);
+                Ok(())
+            }
+            Action::AdvanceClock => {
+                self.advance_clock().await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn kick_off(&mut self, version: u32, via: Via, before: &Snapshot) -> Result<(), String> {
+        match via {
+            Via::Http => {
+                let request = ApiRequest::post(&format!("/$data-migration?dataVersion={version}"))
+                    .prefer_async();
+                let answer = self.env.send_to(&self.store, request).await;
+                check_answer(&answer, Expectation::kick_off(before, version))
+            }
+            Via::Sqs(k) => {
+                let body = serde_json::json!({"type": "data-migration", "dataVersion": delivery_version(k)});
+                let payload = serde_json::json!({"Records": [{
+                    "messageId": format!("m{k}"), "receiptHandle": "h", "body": body.to_string(),
+                    "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                    "awsRegion": "us-east-1"
+                }]});
+                // A failure is reported for SQS to deliver again; any answer is allowed here,
+                // and the checks after the step say whether it created a job it should not.
+                kickoff::events::handle_event(&self.store, payload)
+                    .await
+                    .map(drop)
+                    .map_err(|error| format!("an SQS batch failed as a whole: {error}"))
+            }
+            Via::EventBridge(k) => {
+                let payload = serde_json::json!({
+                    "version": "0", "id": format!("e{k}"), "detail-type": "kick-off",
+                    "source": "asyncjob.kickoff", "account": "123456789012",
+                    "time": "2026-11-28T00:00:00Z", "region": "us-east-1", "resources": [],
+                    "detail": {"type": "data-migration", "dataVersion": delivery_version(k)}
+                });
+                let _ = kickoff::events::handle_event(&self.store, payload).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn search(
+        &mut self,
+        statuses: &[JobStatus],
+        oldest_first: bool,
+        count: u8,
+    ) -> Result<(), String> {
+        let mut query = format!("/AsyncJob?_count={count}");
+        if !statuses.is_empty() {
+            let codes: Vec<&str> = statuses.iter().map(|s| s.code()).collect();
+            query.push_str(&format!("&status={}", codes.join(",")));
+        }
+        if oldest_first {
+            query.push_str("&_sort=requestTime");
+        }
+        let mut seen = BTreeSet::new();
+        for _page in 0..4 {
+            let answer = self.env.send_to(&self.store, ApiRequest::get(&query)).await;
+            check_answer(&answer, Expectation::Search)?;
+            if answer.status != 200 {
+                return Ok(());
+            }
+            for entry in answer.body["entry"].as_array().into_iter().flatten() {
+                let id = entry["resource"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let status = entry["resource"]["status"].as_str().unwrap_or_default();
+                if !statuses.is_empty() && !statuses.iter().any(|s| s.to_string() == status) {
+                    return Err(format!(
+                        "search for {statuses:?} listed {id} in status {status}"
+                    ));
+                }
+                if !seen.insert(id.clone()) {
+                    return Err(format!("search listed job {id} twice"));
+                }
+            }
+            let next = answer.body["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|link| link["relation"] == "next")
+                .and_then(|link| link["url"].as_str())
+                .and_then(|url| url.strip_prefix(crate::BASE));
+            match next {
+                Some(next) => query = next.to_owned(),
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every lease and back-off into the past, as a clock jump would.
+    async fn advance_clock(&self) {
+        let past = millis(instant::now()) - 1;
+        for item in self.env.items().await {
+            let Some(run) = item.get("run").and_then(|run| run.as_m().ok()) else {
+                continue;
+            };
+            let id = item[ID].as_s().expect("an id").clone();
+            let mut update = Vec::new();
+            if run.get("lease").is_some() {
+                update.push("#run.#lease.#expires = :past");
+            }
+            if run.get("retryAtMs").is_some() {
+                update.push("#run.#retry = :past");
+            }
+            if update.is_empty() {
+                continue;
+            }
+            let mut request = self
+                .env
+                .client
+                .update_item()
+                .table_name(&self.env.table)
+                .key(ID, AttributeValue::S(id))
+                .update_expression(format!("SET {}", update.join(", ")))
+                .expression_attribute_names("#run", "run")
+                .expression_attribute_values(":past", AttributeValue::N(past.to_string()));
+            if run.get("lease").is_some() {
+                request = request
+                    .expression_attribute_names("#lease", "lease")
+                    .expression_attribute_names("#expires", "expiresAtMs");
+            }
+            if run.get("retryAtMs").is_some() {
+                request = request.expression_attribute_names("#retry", "retryAtMs");
+            }
+            request
+                .send()
+                .await
+                .expect("the clean client reaches the engine");
+        }
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for item in self.env.items().await {
+            let id = item
+                .get(ID)
+                .and_then(|id| id.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            if id == DATA_VERSION_KEY {
+                snapshot.data_version = number(&item, DATA_VERSION);
+            } else if item.contains_key(STATUS)
+                && let Ok(Some(stored)) = from_item(item, instant::now())
+            {
+                snapshot.jobs.insert(id, stored);
+            }
+        }
+        snapshot
+    }
+
+    fn learn_jobs(&mut self, after: &Snapshot) {
+        let mut new: Vec<(&String, &StoredJob)> = after
+            .jobs
+            .iter()
+            .filter(|(id, _)| !self.jobs.contains(id))
+            .collect();
+        new.sort_by(|a, b| a.1.job.id.cmp(&b.1.job.id));
+        self.jobs.extend(new.into_iter().map(|(id, _)| id.clone()));
+    }
+
+    /// The invariants, against what the table holds now.
+    fn check(&mut self, now: &Snapshot) -> Result<(), String> {
+        self.counts.checks += 5;
+        if now.data_version < self.model.max_data_version {
+            return Err(format!(
+                "the stored data version went back from {} to {}",
+                self.model.max_data_version, now.data_version
+            ));
+        }
+        self.model.max_data_version = now.data_version;
+        let mut accepted = Vec::new();
+        let mut deliveries: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (id, stored) in &now.jobs {
+            let job = &stored.job;
+            if job.status == JobStatus::Completed
+                && job.data_version.unwrap_or(0) > now.data_version
+            {
+                return Err(format!(
+                    "job {id} is completed at data version {:?}, but the stored data version is {}",
+                    job.data_version, now.data_version
+                ));
+            }
+            if job.status == JobStatus::Accepted {
+                accepted.push(id.as_str());
+            }
+            if let Some(previous) = self.model.final_status.get(id)
+                && *previous != job.status
+            {
+                return Err(format!("job {id} was {previous} and is {} now", job.status));
+            }
+            if job.status.is_final() {
+                self.model.final_status.insert(id.clone(), job.status);
+            }
+            if job.request.starts_with("urn:asyncjob:") {
+                deliveries.entry(&job.request).or_default().push(id);
+            }
+        }
+        for (id, _) in &self.model.final_status {
+            if !now.jobs.contains_key(id) {
+                return Err(format!("finished job {id} is gone"));
+            }
+        }
+        if accepted.len() > 1 {
+            return Err(format!(
+                "{} data migrations are accepted at once: {accepted:?}",
+                accepted.len()
+            ));
+        }
+        if let Some((delivery, jobs)) = deliveries.iter().find(|(_, jobs)| jobs.len() > 1) {
+            return Err(format!(
+                "the delivery {delivery} created {} jobs: {jobs:?}",
+                jobs.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn number(item: &Item, name: &str) -> u32 {
+    item.get(name)
+        .and_then(|value| value.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
