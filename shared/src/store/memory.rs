@@ -86,7 +86,6 @@ impl JobStore for MemoryStore {
             .filter(|other| other.job.data_version == job.data_version)
             .max_by(|a, b| a.job.id.cmp(&b.job.id));
         let answer = answer_without_writing(
-            &job,
             running.map(|stored| stored.job.clone()),
             same_version.map(|stored| stored.job.clone()),
         );

@@ -107,24 +107,22 @@ pub trait RunStore: JobStore {
 }
 
 /// The kick-off rule: `running` is the accepted migration of the job's type, if any, and
-/// `same_version` the last job started for the job's data version. A job for the same version
-/// that is accepted or completed answers the kick-off, and another version that runs refuses
-/// it; `None` means the new job is to be written.
+/// `same_version` the last job started for the job's data version. The repeat rule comes
+/// first: a job of the same version that is accepted or completed answers the kick-off, even
+/// while another version runs. Otherwise another version that runs refuses it. `None` means
+/// the new job is to be written.
 pub(crate) fn answer_without_writing(
-    job: &AsyncJob,
     running: Option<AsyncJob>,
     same_version: Option<AsyncJob>,
 ) -> Option<Kickoff> {
-    if let Some(running) = running.filter(|running| running.status == JobStatus::Accepted) {
-        return Some(if running.data_version == job.data_version {
-            Kickoff::Existing(running)
-        } else {
-            Kickoff::Busy(running)
-        });
-    }
-    same_version
+    if let Some(existing) = same_version
         .filter(|existing| matches!(existing.status, JobStatus::Accepted | JobStatus::Completed))
-        .map(Kickoff::Existing)
+    {
+        return Some(Kickoff::Existing(existing));
+    }
+    running
+        .filter(|running| running.status == JobStatus::Accepted)
+        .map(Kickoff::Busy)
 }
 
 /// What a cancel of a job does.

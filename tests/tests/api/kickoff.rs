@@ -193,6 +193,34 @@ async fn another_version_waits_while_one_runs() {
     assert_eq!(env.send(version_1()).await.status, 202);
 }
 
+/// The repeat rule comes first: a version that is accepted or completed answers with its
+/// job even while another version runs (an event redelivered after its job completed must
+/// not end in the dead-letter queue).
+#[tokio::test]
+async fn a_repeat_kick_off_answers_with_its_job_even_while_another_version_runs() {
+    let env = TestEnv::start().await;
+    let first = env.kick_off(1).await;
+    let mut done = env.job(first.id.as_str()).await.unwrap();
+    done.job.status = JobStatus::Completed;
+    env.put(&done).await;
+    let running = env.kick_off(2).await;
+
+    for (version, job) in [(1, &first), (2, &running)] {
+        let again = env
+            .send(
+                ApiRequest::post(&format!("/$data-migration?dataVersion={version}")).prefer_async(),
+            )
+            .await;
+        assert_eq!(again.status, 202, "version {version}: {}", again.body);
+        let location = again.header("content-location").unwrap();
+        assert!(
+            location.contains(job.id.as_str()),
+            "version {version}: {location}"
+        );
+    }
+    assert_eq!(env.job_ids().await.len(), 2);
+}
+
 #[tokio::test]
 async fn concurrent_duplicate_kick_offs_create_one_job() {
     let env = TestEnv::start().await;

@@ -39,9 +39,7 @@ impl Table {
             let version = self
                 .pointer(version_key(job_type, data_version), now)
                 .await?;
-            if let Some(answer) =
-                answer_without_writing(&job, active.job.clone(), version.job.clone())
-            {
+            if let Some(answer) = answer_without_writing(active.job.clone(), version.job.clone()) {
                 return Ok(answer);
             }
             if self.create(&job, &active, &version).await? {
