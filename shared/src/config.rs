@@ -139,10 +139,19 @@ impl Settings<'_> {
             defaults.page_size as u64,
             1..=1000,
         )?;
+        let retry_seconds = self.number(
+            "ASYNCJOB_RETRY_SECONDS",
+            defaults.retry_delay.as_secs(),
+            1..=3600,
+        )?;
         Ok(RunSettings {
             lease: Duration::from_secs(lease_seconds),
             // Both fit: their ranges are far inside the types.
             max_attempts: max_attempts as u32,
+            retry_delay: Duration::from_secs(retry_seconds),
+            max_retry_delay: defaults
+                .max_retry_delay
+                .max(Duration::from_secs(retry_seconds)),
             page_size: page_size as usize,
             stop_before_deadline: defaults.stop_before_deadline,
         })
@@ -186,6 +195,7 @@ mod tests {
             ("ASYNCJOB_LEASE_SECONDS", "5"),
             ("ASYNCJOB_MAX_ATTEMPTS", "4"),
             ("ASYNCJOB_MIGRATION_PAGE_SIZE", "25"),
+            ("ASYNCJOB_RETRY_SECONDS", "2"),
         ])
         .unwrap();
         assert_eq!(config.auth.mode, AuthMode::Local);
@@ -201,6 +211,7 @@ mod tests {
         assert_eq!(config.run.lease, Duration::from_secs(5));
         assert_eq!(config.run.max_attempts, 4);
         assert_eq!(config.run.page_size, 25);
+        assert_eq!(config.run.retry_delay, Duration::from_secs(2));
     }
 
     #[test]

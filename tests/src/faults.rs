@@ -40,6 +40,9 @@ pub enum Fault {
     Throttle,
     /// `InternalServerError`; nothing is written.
     ServerError,
+    /// `TransactionConflictException`: the item is in another transaction; nothing is
+    /// written.
+    Conflict,
     /// A transaction cancelled: `reason` for the item at `item` (modulo the transaction's
     /// size), `None` for the others. Nothing is written. Other operations pass.
     CancelTransaction { item: u8, reason: CancelReason },
@@ -61,6 +64,7 @@ impl Fault {
         match self {
             Self::Throttle => "throttle",
             Self::ServerError => "server error",
+            Self::Conflict => "conflict with a transaction",
             Self::CancelTransaction { .. } => "transaction cancelled",
             Self::LoseAnswerAsTimeout => "answer lost (timeout)",
             Self::LoseAnswerAs500 => "answer lost (500)",
@@ -82,6 +86,8 @@ pub struct FaultRule {
 #[derive(Debug, Default)]
 struct State {
     rules: Vec<FaultRule>,
+    /// A fault every request meets, whatever the rules say.
+    always: Option<Fault>,
     seen: BTreeMap<String, u8>,
     /// Faults that took effect, by kind.
     injected: BTreeMap<&'static str, u64>,
@@ -106,6 +112,12 @@ impl FaultPlan {
     /// Lets every request through.
     pub fn clear(&self) {
         self.set(Vec::new());
+        self.state.lock().unwrap().always = None;
+    }
+
+    /// Every request meets `fault` until [`Self::clear`].
+    pub fn always(&self, fault: Fault) {
+        self.state.lock().unwrap().always = Some(fault);
     }
 
     /// Completes when a request meets a crash fault.
@@ -128,11 +140,13 @@ impl FaultPlan {
             *seen = seen.saturating_add(1);
             occurrence
         };
-        let fault = state
-            .rules
-            .iter()
-            .find(|rule| rule.operation == operation && rule.occurrence == occurrence)
-            .map(|rule| rule.fault)?;
+        let fault = state.always.or_else(|| {
+            state
+                .rules
+                .iter()
+                .find(|rule| rule.operation == operation && rule.occurrence == occurrence)
+                .map(|rule| rule.fault)
+        })?;
         *state.injected.entry(fault.kind()).or_default() += 1;
         Some(fault)
     }
@@ -186,6 +200,7 @@ impl HttpConnector for FaultyConnector {
                 None => inner.call(request).await,
                 Some(Fault::Throttle) => Ok(error_answer("ThrottlingException", None)),
                 Some(Fault::ServerError) => Ok(error_answer("InternalServerError", None)),
+                Some(Fault::Conflict) => Ok(error_answer("TransactionConflictException", None)),
                 Some(Fault::CancelTransaction { item, reason }) => {
                     if operation != "TransactWriteItems" {
                         return inner.call(request).await;

@@ -55,19 +55,17 @@ impl ApiError {
             Self::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, IssueCode::Throttled),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, IssueCode::Login),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, IssueCode::Forbidden),
-            Self::Store(StoreError::Unavailable(_)) => {
+            Self::Store(error) if error.is_transient() => {
                 (StatusCode::SERVICE_UNAVAILABLE, IssueCode::Transient)
             }
-            Self::Store(StoreError::Internal(_)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception)
-            }
+            Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception),
         }
     }
 
     fn retry_after(&self) -> Option<u32> {
         match self {
             Self::Busy { retry_after, .. } => Some(*retry_after),
-            Self::Store(StoreError::Unavailable(_)) => Some(TRANSIENT_RETRY_AFTER_SECONDS),
+            Self::Store(error) if error.is_transient() => Some(TRANSIENT_RETRY_AFTER_SECONDS),
             _ => None,
         }
     }
@@ -78,13 +76,13 @@ impl ApiError {
     fn response(self) -> Response<Body> {
         let (status, code) = self.status_and_code();
         let diagnostics = match &self {
-            Self::Store(StoreError::Internal(detail)) => {
-                tracing::error!(error = %detail, "store failure");
-                "The server could not complete the request.".to_owned()
+            Self::Store(error) if error.is_transient() => {
+                tracing::warn!(%error, "store unavailable");
+                format!("{}; try again shortly.", error.summary())
             }
-            Self::Store(StoreError::Unavailable(detail)) => {
-                tracing::warn!(error = %detail, "store unavailable");
-                "The job store is unavailable; try again shortly.".to_owned()
+            Self::Store(error) => {
+                tracing::error!(%error, "store failure");
+                "The server could not complete the request.".to_owned()
             }
             other => other.to_string(),
         };
@@ -112,6 +110,7 @@ impl From<Invalid> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Transient;
 
     fn outcome_of(response: &Response<Body>) -> serde_json::Value {
         serde_json::from_slice(response.body().as_ref()).unwrap()
@@ -128,12 +127,12 @@ mod tests {
             (ApiError::Unauthenticated("who".into()), 401, "login"),
             (ApiError::Forbidden("no".into()), 403, "forbidden"),
             (
-                ApiError::Store(StoreError::Unavailable("down".into())),
+                ApiError::Store(StoreError::unavailable(Transient::Unreachable, "down")),
                 503,
                 "transient",
             ),
             (
-                ApiError::Store(StoreError::Internal("bug".into())),
+                ApiError::Store(StoreError::Failed("bug".into())),
                 500,
                 "exception",
             ),
@@ -161,13 +160,29 @@ mod tests {
         .response();
         assert_eq!(busy.status(), 429);
         assert_eq!(busy.headers()["retry-after"], "7");
-        let down = ApiError::Store(StoreError::Unavailable("timeout".into())).response();
+        let down = ApiError::Store(StoreError::unavailable(Transient::TimedOut, "t")).response();
         assert_eq!(down.headers()["retry-after"], "2");
     }
 
     #[test]
     fn server_faults_do_not_leak_details() {
-        let response = ApiError::Store(StoreError::Internal("secret table arn".into())).response();
-        assert!(!outcome_of(&response).to_string().contains("secret"));
+        let refused = ApiError::Store(StoreError::Refused {
+            code: "AccessDeniedException".into(),
+            detail: "role arn:aws:iam::123456789012:role/secret".into(),
+        });
+        assert!(
+            !outcome_of(&refused.response())
+                .to_string()
+                .contains("secret")
+        );
+        let throttled = ApiError::Store(StoreError::unavailable(
+            Transient::Throttled,
+            "request id 5EC8E7 for table arn:aws:dynamodb:secret",
+        ));
+        let outcome = outcome_of(&throttled.response()).to_string();
+        assert!(
+            outcome.contains("throttled") && !outcome.contains("secret"),
+            "{outcome}"
+        );
     }
 }

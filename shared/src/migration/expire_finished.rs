@@ -5,13 +5,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 
-use super::scan::{migrate_jobs_page, text};
+use super::scan::{Pick, Scanned, migrate_jobs_page, scanned};
 use super::{Migration, MigrationContext, Step};
-use crate::model::{CodeSet, JobId, JobStatus, instant};
+use crate::model::{JobId, instant};
 use crate::store::StoreError;
 use crate::store::dynamo::errors::applied;
 use crate::store::dynamo::item::Item;
-use crate::store::dynamo::schema::{EXPIRES_AT, ID, LAST_UPDATED, META, STATUS};
+use crate::store::dynamo::schema::{EXPIRES_AT, ID};
 use crate::store::dynamo::table::s;
 
 pub struct ExpireFinishedJobs;
@@ -33,30 +33,28 @@ impl Migration for ExpireFinishedJobs {
         Box::pin(migrate_jobs_page(
             context,
             cursor,
-            |item| due_expiry(&item, context),
+            |item| due_expiry(item, context),
             |(id, at)| set_expiry(context, id, at),
         ))
     }
 }
 
 /// A finished job without a TTL expires a retention after it last changed.
-fn due_expiry(item: &Item, context: &MigrationContext<'_>) -> Option<(JobId, OffsetDateTime)> {
+fn due_expiry(item: Item, context: &MigrationContext<'_>) -> Pick<(JobId, OffsetDateTime)> {
     if item.contains_key(EXPIRES_AT) {
-        return None;
+        return Pick::Keep;
     }
-    let status = JobStatus::parse(text(item, STATUS)?)?;
-    if !status.is_final() {
-        return None;
+    let stored = match scanned(item) {
+        Scanned::Job(stored) => stored,
+        Scanned::NotAJob => return Pick::Keep,
+        Scanned::Unreadable => return Pick::Unreadable,
+    };
+    match instant::parse(&stored.job.meta.last_updated) {
+        Some(at) if stored.job.status.is_final() => {
+            Pick::Change((stored.job.id, at + context.retention))
+        }
+        _ => Pick::Keep,
     }
-    let last_updated = item
-        .get(META)?
-        .as_m()
-        .ok()?
-        .get(LAST_UPDATED)?
-        .as_s()
-        .ok()?;
-    let id = JobId::parse(text(item, ID)?)?;
-    Some((id, instant::parse(last_updated)? + context.retention))
 }
 
 /// `false` when the item changed meanwhile (it got a TTL, or went away).

@@ -4,12 +4,12 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
 
-use super::scan::{migrate_jobs_page, text};
+use super::scan::{Pick, Scanned, migrate_jobs_page, scanned, text};
 use super::{Migration, MigrationContext, Step};
-use crate::model::{AsyncJob, CodeSet, instant};
+use crate::model::{AsyncJob, CodeSet};
 use crate::store::dynamo::errors::applied;
-use crate::store::dynamo::item::{self, Item};
-use crate::store::dynamo::schema::{self, ID, META, SORT_KEY, STATUS, TYPE_SORT_KEY, VERSION_ID};
+use crate::store::dynamo::item::Item;
+use crate::store::dynamo::schema::{self, ID, META, SORT_KEY, TYPE_SORT_KEY, VERSION_ID};
 use crate::store::dynamo::table::s;
 use crate::store::{Position, StoreError};
 
@@ -44,31 +44,29 @@ struct Keys {
 }
 
 /// The job in `item` and the keys it should have, when they differ from what it has.
-/// Items that are not jobs (bookkeeping) have no status and are left alone.
-fn stale_keys(item: Item) -> Option<(AsyncJob, Keys)> {
-    text(&item, STATUS)?;
+fn stale_keys(item: Item) -> Pick<(AsyncJob, Keys)> {
     let has = (
         text(&item, SORT_KEY).map(str::to_owned),
         text(&item, TYPE_SORT_KEY).map(str::to_owned),
     );
-    let id = text(&item, ID).unwrap_or_default().to_owned();
-    let stored = match item::from_item(item, instant::now()) {
-        Ok(stored) => stored?,
-        Err(error) => {
-            tracing::warn!(id, %error, "not a readable job; left as it is");
-            return None;
-        }
+    let job = match scanned(item) {
+        Scanned::Job(stored) => stored.job,
+        Scanned::NotAJob => return Pick::Keep,
+        Scanned::Unreadable => return Pick::Unreadable,
     };
-    let position = Position::of(&stored.job);
+    let position = Position::of(&job);
     let keys = Keys {
-        type_sort_key: stored
-            .job
+        type_sort_key: job
             .job_type
-            .map(|_| schema::type_sort_key(stored.job.status.code(), position.as_str())),
+            .map(|_| schema::type_sort_key(job.status.code(), position.as_str())),
         sort_key: position.as_str().to_owned(),
     };
     let wanted = (Some(keys.sort_key.clone()), keys.type_sort_key.clone());
-    (has != wanted).then_some((stored.job, keys))
+    if has == wanted {
+        Pick::Keep
+    } else {
+        Pick::Change((job, keys))
+    }
 }
 
 /// `false` when the job changed meanwhile; whoever changed it wrote current keys.

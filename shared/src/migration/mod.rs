@@ -50,6 +50,8 @@ impl<'a> MigrationContext<'a> {
 pub struct Step {
     pub items_scanned: u64,
     pub items_changed: u64,
+    /// Items the step could not read, and left as they were (it logs each with its key).
+    pub items_skipped: u64,
     /// Where the next step starts; `None` when the migration is done.
     pub next: Option<String>,
 }

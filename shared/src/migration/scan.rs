@@ -7,9 +7,11 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use super::{MigrationContext, Step};
+use crate::model::StoredJob;
 use crate::store::StoreError;
 use crate::store::dynamo::errors::store_error;
-use crate::store::dynamo::item::Item;
+use crate::store::dynamo::item::{self, Item};
+use crate::store::dynamo::schema::{ID, STATUS};
 
 /// Reads one page of `table` in key order, resuming after `cursor`. The cursor is the last
 /// key read, as JSON, so it works for any table's key schema.
@@ -37,25 +39,36 @@ pub async fn scan_page(
 
 fn encode_cursor(key: &Item) -> Result<String, StoreError> {
     let value: Value = serde_dynamo::from_item(key.clone())
-        .map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))?;
+        .map_err(|e| StoreError::Failed(format!("a migration cursor is not one: {e}")))?;
     Ok(value.to_string())
 }
 
 fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
     let value: Value = serde_json::from_str(cursor)
-        .map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))?;
-    serde_dynamo::to_item(value).map_err(|e| StoreError::Internal(format!("migration cursor: {e}")))
+        .map_err(|e| StoreError::Failed(format!("a migration cursor is not one: {e}")))?;
+    serde_dynamo::to_item(value)
+        .map_err(|e| StoreError::Failed(format!("a migration cursor is not one: {e}")))
 }
 
 /// Writes in flight at once within a page.
 const CONCURRENCY: usize = 16;
 
+/// What a migration makes of one item it scanned.
+pub(super) enum Pick<T> {
+    /// Write this change.
+    Change(T),
+    /// Nothing to do: not a job, or up to date.
+    Keep,
+    /// A job this release cannot read: left as it is, counted, and logged by the picker.
+    Unreadable,
+}
+
 /// One page of the jobs table: scans it from `cursor`, picks the items to change, writes
-/// them (several at once), and counts the writes that landed.
+/// them (several at once), and counts the writes that landed and the items skipped.
 pub(super) async fn migrate_jobs_page<T, F>(
     context: &MigrationContext<'_>,
     cursor: Option<&str>,
-    pick: impl FnMut(Item) -> Option<T>,
+    mut pick: impl FnMut(Item) -> Pick<T>,
     write: impl Fn(T) -> F,
 ) -> Result<Step, StoreError>
 where
@@ -63,7 +76,15 @@ where
 {
     let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
     let items_scanned = items.len() as u64;
-    let picked: Vec<T> = items.into_iter().filter_map(pick).collect();
+    let mut items_skipped = 0;
+    let mut picked = Vec::new();
+    for item in items {
+        match pick(item) {
+            Pick::Change(change) => picked.push(change),
+            Pick::Keep => {}
+            Pick::Unreadable => items_skipped += 1,
+        }
+    }
     let items_changed = stream::iter(picked)
         .map(write)
         .buffer_unordered(CONCURRENCY)
@@ -75,8 +96,32 @@ where
     Ok(Step {
         items_scanned,
         items_changed,
+        items_skipped,
         next,
     })
+}
+
+/// A scanned item, read as a job.
+pub(super) enum Scanned {
+    Job(Box<StoredJob>),
+    /// A bookkeeping item: it has no status.
+    NotAJob,
+    /// A job this release cannot read (logged with its id).
+    Unreadable,
+}
+
+pub(super) fn scanned(item: Item) -> Scanned {
+    if text(&item, STATUS).is_none() {
+        return Scanned::NotAJob;
+    }
+    let id = text(&item, ID).unwrap_or_default().to_owned();
+    match item::decode(item) {
+        Ok(stored) => Scanned::Job(Box::new(stored)),
+        Err(error) => {
+            tracing::warn!(id, %error, "a migration skipped an item it cannot read");
+            Scanned::Unreadable
+        }
+    }
 }
 
 /// A string attribute of an item, if it has one.

@@ -22,6 +22,9 @@ pub struct MigrationReport {
     pub name: String,
     pub items_scanned: u64,
     pub items_changed: u64,
+    /// Items the migration could not read, and left as they were.
+    #[serde(default)]
+    pub items_skipped: u64,
     pub duration_ms: u64,
 }
 
@@ -34,6 +37,8 @@ pub struct MigrationProgress {
     pub cursor: Option<String>,
     pub items_scanned: u64,
     pub items_changed: u64,
+    #[serde(default)]
+    pub items_skipped: u64,
     pub duration_ms: u64,
 }
 
@@ -42,10 +47,13 @@ pub struct MigrationProgress {
 pub struct RunState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
-    /// Runs since the last checkpoint; a job that keeps failing before it can checkpoint
-    /// is given up after a bounded number.
-    #[serde(default)]
-    pub attempts: u32,
+    /// Failed attempts in a row: steps that failed and runs that died holding the lease.
+    /// A checkpoint starts the count again; after a bounded number the job is given up.
+    #[serde(default, alias = "attempts")]
+    pub failures: u32,
+    /// After a failure, when the job may be tried again (epoch milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
     /// The versions this job applies, in order, fixed when it first starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<u32>>,
@@ -62,6 +70,11 @@ impl RunState {
         self.lease
             .as_ref()
             .is_some_and(|lease| lease.expires_at_ms > millis(now))
+    }
+
+    /// Whether the job waits at `now` before its next attempt.
+    pub fn is_backing_off_at(&self, now: OffsetDateTime) -> bool {
+        self.retry_at_ms.is_some_and(|at| at > millis(now))
     }
 
     /// `X-Progress`: `queued`, or `migration 2/3: 4000 items`.
@@ -104,7 +117,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn progress_reads_like_the_spec() {
+    fn progress_reads_as_documented() {
         let mut run = RunState::default();
         assert_eq!(run.progress(), "queued");
         run.plan = Some(vec![1, 2, 3]);
@@ -114,6 +127,7 @@ mod tests {
             name: "a".into(),
             items_scanned: 10,
             items_changed: 1,
+            items_skipped: 0,
             duration_ms: 5,
         });
         run.current = Some(MigrationProgress {
@@ -121,6 +135,7 @@ mod tests {
             cursor: Some("x".into()),
             items_scanned: 4000,
             items_changed: 12,
+            items_skipped: 0,
             duration_ms: 50,
         });
         assert_eq!(run.progress(), "migration 2/3: 4000 items");

@@ -65,12 +65,15 @@ impl StoredJob {
         next
     }
 
-    /// A final status: the record expires a retention later and no worker holds it.
+    /// A final status: the record expires a retention later (in whole seconds, as the TTL
+    /// keeps it) and no worker holds it.
     fn ended(&self, status: JobStatus, now: OffsetDateTime, retention: Duration) -> Self {
         debug_assert!(status.is_final());
         let mut next = self.revised(now);
         next.job.status = status;
-        next.expires_at = Some(now + retention);
+        let expires_at = now + retention;
+        next.expires_at =
+            Some(expires_at - time::Duration::nanoseconds(expires_at.nanosecond().into()));
         if let Some(run) = &mut next.run {
             run.lease = None;
         }

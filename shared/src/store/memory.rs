@@ -137,11 +137,12 @@ impl RunStore for MemoryStore {
         data_version: u32,
     ) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        if !state.is_at(&next.job.id, expected_version) || state.data_version >= data_version {
+        if !state.is_at(&next.job.id, expected_version) {
             return Ok(false);
         }
         state.jobs.insert(next.job.id.clone(), next.clone());
-        state.data_version = data_version;
+        // The data version never goes back; at `data_version` or beyond, the job is saved alone.
+        state.data_version = state.data_version.max(data_version);
         Ok(true)
     }
 

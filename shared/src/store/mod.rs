@@ -19,13 +19,71 @@ pub use query::{Order, Position, SearchPage, SearchQuery};
 
 use crate::model::{AsyncJob, JobId, JobStatus, StoredJob};
 
+/// What went wrong with the store. `Display` is for logs: it carries the SDK's message,
+/// which may name tables, roles or request ids. [`StoreError::summary`] is for clients and
+/// a job's OperationOutcome.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store could not be reached in time or is throttling: worth trying again.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store failure: {0}")]
-    Internal(String),
+    /// Worth trying again: DynamoDB throttled, timed out, was out of reach or failed, or a
+    /// transaction met a conflicting one.
+    #[error("the job store is unavailable ({kind}): {detail}")]
+    Unavailable { kind: Transient, detail: String },
+    /// DynamoDB refused the request; the same request will be refused again.
+    #[error("the job store refused a request ({code}): {detail}")]
+    Refused { code: String, detail: String },
+    /// A failure the service describes in its own words: an unreadable item, a cursor that
+    /// is not one, a migration's own failure.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why the store is unavailable for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transient {
+    Throttled,
+    TimedOut,
+    Unreachable,
+    ServerError,
+    /// A transaction met a conflicting write of the same items.
+    Conflict,
+    /// Every attempt of a read-then-write found the item changed by someone else.
+    Contention,
+}
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Throttled => "throttled",
+            Self::TimedOut => "timed out",
+            Self::Unreachable => "out of reach",
+            Self::ServerError => "server error",
+            Self::Conflict => "conflicting transaction",
+            Self::Contention => "concurrent writes",
+        })
+    }
+}
+
+impl StoreError {
+    pub fn unavailable(kind: Transient, detail: impl Into<String>) -> Self {
+        Self::Unavailable {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// What went wrong, in words for a client or a job's OperationOutcome: the kind of
+    /// failure and DynamoDB's error code, never its message.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Unavailable { kind, .. } => format!("the job store was unavailable ({kind})"),
+            Self::Refused { code, .. } => format!("the job store refused a request ({code})"),
+            Self::Failed(message) => message.clone(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
 }
 
 /// What a kick-off came to.
@@ -84,8 +142,9 @@ pub trait RunStore: JobStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// [`save`](Self::save), and in the same write moves the stored data version up to
-    /// `data_version`. `false` when the job changed or the data is at `data_version` or beyond
-    /// already; nothing was written then.
+    /// `data_version`; when the data is there or beyond already, the job is saved alone.
+    /// `false` when the job changed, and nothing was written. Only the data version's own
+    /// condition means "there already": a write that failed for another reason is an error.
     fn save_advancing(
         &self,
         expected_version: &str,

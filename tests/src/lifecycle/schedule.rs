@@ -221,17 +221,18 @@ fn fault_rule(rng: &mut Rng, operations: &[&'static str], crashes: bool) -> Faul
         CancelReason::Conflict,
         CancelReason::Capacity,
     ];
-    let fault = match rng.below(if crashes { 9 } else { 7 }) {
+    let fault = match rng.below(if crashes { 10 } else { 8 }) {
         0 => Fault::Throttle,
         1 => Fault::ServerError,
-        2 | 3 => Fault::CancelTransaction {
+        2 => Fault::Conflict,
+        3 | 4 => Fault::CancelTransaction {
             item: rng.below(4) as u8,
             reason: rng.pick(&reasons),
         },
-        4 => Fault::LoseAnswerAsTimeout,
-        5 => Fault::LoseAnswerAs500,
-        6 => Fault::Latency(1 + rng.below(20) as u16),
-        7 => Fault::CrashBefore,
+        5 => Fault::LoseAnswerAsTimeout,
+        6 => Fault::LoseAnswerAs500,
+        7 => Fault::Latency(1 + rng.below(20) as u16),
+        8 => Fault::CrashBefore,
         _ => Fault::CrashAfter,
     };
     FaultRule {

@@ -71,6 +71,8 @@ impl World {
         let settings = RunSettings {
             lease: Duration::from_secs(60),
             max_attempts: 3,
+            retry_delay: Duration::from_secs(5),
+            max_retry_delay: Duration::from_secs(30),
             page_size: 2,
             stop_before_deadline: Duration::ZERO,
         };
@@ -412,7 +414,7 @@ impl World {
                 deliveries.entry(&job.request).or_default().push(id);
             }
         }
-        for (id, _) in &self.model.final_status {
+        for id in self.model.final_status.keys() {
             if !now.jobs.contains_key(id) {
                 return Err(format!("finished job {id} is gone"));
             }

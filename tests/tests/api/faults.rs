@@ -1,11 +1,11 @@
-//! A store that is down or throttling answers 503 with Retry-After, never a hang or a 500,
-//! and the service works again once the store is back.
+//! A store that is down, throttling or in conflict answers 503 with Retry-After, never a
+//! hang or a 500; a write whose answer was lost is recognised as the service's own; and the
+//! service works again once the store is back.
 
-use asyncjob_shared::store::{DynamoStore, local_client};
+use asyncjob_shared::model::JobStatus;
+use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{Answer, ApiRequest, TestEnv};
 use futures_util::future::join_all;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 fn every_route(id: &str) -> Vec<ApiRequest> {
     vec![
@@ -58,44 +58,74 @@ async fn every_route_answers_503_while_the_engine_is_down_and_recovers() {
     assert_eq!(env.job(job.id.as_str()).await.unwrap().job.id, job.id);
 }
 
-/// An endpoint that answers every request with DynamoDB's throttling error.
-async fn throttling_endpoint() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buffer = vec![0; 64 * 1024];
-                // One request per connection is enough: the answer closes it.
-                let _ = socket.read(&mut buffer).await;
-                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
-                let response = format!(
-                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{address}")
-}
-
 #[tokio::test]
 async fn throttling_answers_503_with_retry_after() {
     let env = TestEnv::start().await;
-    let throttled = DynamoStore::new(
-        local_client(&throttling_endpoint().await),
-        &env.table,
-        env.config.retention,
-    );
+    let plan = FaultPlan::default();
+    let throttled = env.faulty_store(&plan);
+    plan.always(Fault::Throttle);
     let id = "0193a5c2-7d4e-7c3a-9b1f-2f9e8d7c6b5a";
-    let request = ApiRequest::get(&format!("/job/{id}/status")).build();
-    let answer = Answer::from(status::handle(&throttled, &env.config, request).await);
+    for request in every_route(id) {
+        assert_transient(&env.send_to(&throttled, request).await);
+    }
+}
+
+/// A write to an item that is in another transaction is refused with
+/// `TransactionConflictException`: a passing conflict, not a server fault.
+#[tokio::test]
+async fn a_conflict_with_a_transaction_answers_503() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    plan.always(Fault::Conflict);
+    for request in every_route(job.id.as_str()) {
+        assert_transient(&env.send_to(&store, request).await);
+    }
+}
+
+/// A cancel that landed, whose answer was lost on the way back, is recognised as the
+/// service's own write when the SDK's retry finds the job changed: `202`, not `404`.
+#[tokio::test]
+async fn a_cancel_whose_answer_was_lost_answers_202() {
+    let env = TestEnv::start().await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    for lost in [Fault::LoseAnswerAsTimeout, Fault::LoseAnswerAs500] {
+        let job = env.kick_off(1).await;
+        plan.set(vec![FaultRule {
+            operation: "PutItem",
+            occurrence: 0,
+            fault: lost,
+        }]);
+        let answer = env
+            .send_to(
+                &store,
+                ApiRequest::delete(&format!("/job/{}/status", job.id)),
+            )
+            .await;
+        assert_eq!(answer.status, 202, "{lost:?}: {}", answer.body);
+        assert_eq!(answer.header("etag"), Some("W/\"2\""));
+        let stored = env.job(job.id.as_str()).await.unwrap();
+        assert_eq!(stored.job.status, JobStatus::Cancelled);
+        assert_eq!(stored.job.meta.version_id, "2", "written once");
+    }
+}
+
+/// A kick-off whose transaction is cancelled for throttling writes nothing and says to
+/// come back.
+#[tokio::test]
+async fn a_kick_off_whose_transaction_is_throttled_answers_503_and_writes_nothing() {
+    let env = TestEnv::start().await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    plan.always(Fault::CancelTransaction {
+        item: 1,
+        reason: CancelReason::Throttling,
+    });
+    let answer = env
+        .send_to(&store, ApiRequest::post("/$data-migration").prefer_async())
+        .await;
     assert_transient(&answer);
-    let request = ApiRequest::get("/AsyncJob").build();
-    let answer = Answer::from(search::handle(&throttled, &env.config, request).await);
-    assert_transient(&answer);
+    assert!(env.items().await.is_empty(), "nothing is written");
 }

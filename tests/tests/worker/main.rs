@@ -2,5 +2,6 @@
 //! against a real engine.
 
 mod events;
+mod faults;
 mod runs;
 mod support;

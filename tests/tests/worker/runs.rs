@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::JobStatus;
-use asyncjob_shared::runner::RunOutcome;
+use asyncjob_shared::runner::{RunOutcome, RunSettings};
 use asyncjob_shared::store::RunStore;
 use asyncjob_shared::store::test_support::Item;
 use asyncjob_shared::store::test_support::schema::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
@@ -12,7 +12,8 @@ use asyncjob_tests::{ApiRequest, TestEnv};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Broken, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on, settings,
+    Broken, expire_lease, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on,
+    settings,
 };
 
 fn status_of(id: &impl std::fmt::Display) -> ApiRequest {
@@ -292,19 +293,26 @@ async fn two_workers_never_both_run_a_job() {
     assert!(pages.contains(&0), "both workers migrated pages: {pages:?}");
 }
 
+/// A worker that stalls (its renewals do not get through) loses its lease to another;
+/// when it wakes, it writes nothing more.
 #[tokio::test]
 async fn a_worker_that_lost_its_lease_writes_nothing_more() {
     let env = TestEnv::start().await;
     put_items(&env, &legacy_jobs(30)).await;
     let job = env.kick_off(2).await;
     let settings = settings();
+    // A lease long enough that it is not renewed during the test's pause.
+    let stalled_settings = RunSettings {
+        lease: Duration::from_secs(60),
+        ..settings.clone()
+    };
     let slow = pausing_registry(1);
-    let a = runner_on(&env, &slow.registry, &settings, "worker-a");
+    let a = runner_on(&env, &slow.registry, &stalled_settings, "worker-a");
     let b = runner_on(&env, Registry::built_in(), &settings, "worker-b");
 
     let take_over = async {
         slow.paused.notified().await;
-        tokio::time::sleep(settings.lease + Duration::from_millis(100)).await;
+        expire_lease(&env, &job.id).await;
         let outcome = b.run(&job.id, far_deadline()).await.unwrap();
         slow.resume.notify_one();
         outcome
@@ -378,10 +386,11 @@ async fn a_job_that_keeps_failing_ends_in_error() {
     let answer = env.send(status_of(&job.id)).await;
     answer.assert_outcome(500, "exception");
     let diagnostics = answer.body["issue"][0]["diagnostics"].as_str().unwrap();
-    assert!(
-        diagnostics.contains("gave up after 3 attempts")
-            && diagnostics.contains("the disk is full"),
-        "{diagnostics}"
+    // Which migration, where, and what went wrong, in words.
+    assert_eq!(
+        diagnostics,
+        "gave up after 3 failed attempts in a row; the last: migration 1 (broken) after 0 \
+         items: the disk is full"
     );
     // A failed job frees the way for a retry.
     assert_ne!(env.kick_off(1).await.id, job.id);

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
-use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
+use asyncjob_shared::model::run::millis;
+use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, instant};
 use asyncjob_shared::runner::{RunSettings, Runner};
 use asyncjob_shared::store::test_support::{Item, legacy_item};
 use asyncjob_shared::store::{DynamoStore, StoreError};
@@ -20,6 +21,9 @@ pub fn settings() -> RunSettings {
     RunSettings {
         lease: Duration::from_millis(300),
         max_attempts: 3,
+        // Failed attempts may be tried again at once.
+        retry_delay: Duration::ZERO,
+        max_retry_delay: Duration::ZERO,
         page_size: 10,
         stop_before_deadline: Duration::ZERO,
     }
@@ -34,6 +38,15 @@ pub fn runner_on<'a>(
 ) -> Runner<'a, DynamoStore> {
     let context = MigrationContext::on(&env.store, settings.page_size);
     Runner::new(&env.store, registry, context, settings, owner)
+}
+
+/// Moves the job's lease into the past, as if its worker had stalled for longer than it.
+pub async fn expire_lease(env: &TestEnv, id: &JobId) {
+    let mut stored = env.job(id.as_str()).await.expect("the job exists");
+    if let Some(lease) = stored.run.as_mut().and_then(|run| run.lease.as_mut()) {
+        lease.expires_at_ms = millis(instant::now()) - 1;
+    }
+    env.put(&stored).await;
 }
 
 pub fn far_deadline() -> Instant {
@@ -148,6 +161,6 @@ impl Migration for Broken {
         _: &'a MigrationContext<'a>,
         _: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Step, StoreError>> {
-        Box::pin(async { Err(StoreError::Internal("the disk is full".into())) })
+        Box::pin(async { Err(StoreError::Failed("the disk is full".into())) })
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::schema::{
-    EXPIRES_AT, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY, type_sort_key,
+    EXPIRES_AT, ID, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY, type_sort_key,
 };
 use crate::model::{AsyncJob, CodeSet, StoredJob};
 use crate::store::{Position, StoreError};
@@ -41,32 +41,50 @@ pub fn to_item(stored: &StoredJob) -> Result<Item, StoreError> {
 /// The job in `item`, or `None` when it has expired (DynamoDB deletes expired items only
 /// eventually).
 pub fn from_item(item: Item, now: OffsetDateTime) -> Result<Option<StoredJob>, StoreError> {
-    let mut attributes: Map<String, Value> = serde_dynamo::from_item(item).map_err(internal)?;
+    let stored = decode(item)?;
+    Ok(stored.is_live_at(now).then_some(stored))
+}
+
+/// The job in `item`, expired or not. An item this release cannot read is a
+/// [`StoreError::Failed`] that names it.
+pub fn decode(item: Item) -> Result<StoredJob, StoreError> {
+    let id = item
+        .get(ID)
+        .and_then(|id| id.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let unreadable = |error: &dyn std::fmt::Display| {
+        StoreError::Failed(format!(
+            "the item {id:?} is not a job this release can read: {error}"
+        ))
+    };
+    let mut attributes: Map<String, Value> =
+        serde_dynamo::from_item(item).map_err(|e| unreadable(&e))?;
     let expires_at = match attributes.get(EXPIRES_AT).and_then(Value::as_i64) {
-        Some(seconds) => Some(OffsetDateTime::from_unix_timestamp(seconds).map_err(internal)?),
+        Some(seconds) => {
+            Some(OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| unreadable(&e))?)
+        }
         None => None,
     };
-    if expires_at.is_some_and(|at| at <= now) {
-        return Ok(None);
-    }
     let run = match attributes.remove(RUN) {
-        Some(run) => Some(serde_json::from_value(run).map_err(internal)?),
+        Some(run) => Some(serde_json::from_value(run).map_err(|e| unreadable(&e))?),
         None => None,
     };
     for name in STORE_ONLY_ATTRIBUTES {
         attributes.remove(*name);
     }
     attributes.insert("resourceType".into(), "AsyncJob".into());
-    let job: AsyncJob = serde_json::from_value(Value::Object(attributes)).map_err(internal)?;
-    Ok(Some(StoredJob {
+    let job: AsyncJob =
+        serde_json::from_value(Value::Object(attributes)).map_err(|e| unreadable(&e))?;
+    Ok(StoredJob {
         job,
         expires_at,
         run,
-    }))
+    })
 }
 
 fn internal(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("job item: {error}"))
+    StoreError::Failed(format!("a job could not be written as an item: {error}"))
 }
 
 #[cfg(test)]
@@ -93,7 +111,7 @@ mod tests {
             job,
             expires_at: Some(datetime!(2026-12-27 12:00:00 UTC)),
             run: Some(RunState {
-                attempts: 1,
+                failures: 1,
                 plan: Some(vec![1, 2]),
                 ..RunState::default()
             }),

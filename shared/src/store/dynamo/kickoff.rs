@@ -6,12 +6,12 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use time::OffsetDateTime;
 
-use super::errors::{applied, contention, store_error};
+use super::errors::{Cancellation, contention, store_error, transaction};
 use super::item;
 use super::schema::{ID, JOB_ID, active_key, version_key};
 use super::table::{Table, s};
 use crate::model::{AsyncJob, JobId, StoredJob};
-use crate::store::{Kickoff, StoreError, answer_without_writing};
+use crate::store::{Kickoff, StoreError, Transient, answer_without_writing};
 
 /// How often a kick-off that lost a race looks again before the caller is told to retry.
 const MAX_ATTEMPTS: usize = 8;
@@ -30,7 +30,7 @@ impl Table {
         now: OffsetDateTime,
     ) -> Result<Kickoff, StoreError> {
         let (Some(job_type), Some(data_version)) = (job.job_type, job.data_version) else {
-            return Err(StoreError::Internal(
+            return Err(StoreError::Failed(
                 "a data migration needs a type and a data version".into(),
             ));
         };
@@ -124,6 +124,17 @@ impl Table {
             ))
             .send()
             .await;
-        applied(result, |e| e.is_transaction_canceled_exception())
+        match transaction(result) {
+            Ok(()) => Ok(true),
+            // Another kick-off moved a bookkeeping item first, or wrote with ours at once.
+            Err(
+                Cancellation::ConditionFailed(..)
+                | Cancellation::Failed(StoreError::Unavailable {
+                    kind: Transient::Conflict,
+                    ..
+                }),
+            ) => Ok(false),
+            Err(Cancellation::Failed(error)) => Err(error),
+        }
     }
 }

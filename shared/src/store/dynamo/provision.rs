@@ -57,7 +57,7 @@ pub async fn ensure_table(client: &Client, table_name: &str) -> Result<(), Store
                 .enabled(true)
                 .attribute_name(EXPIRES_AT)
                 .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?,
+                .map_err(|e| StoreError::Failed(e.to_string()))?,
         )
         .send()
         .await

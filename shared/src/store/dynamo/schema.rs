@@ -16,7 +16,6 @@ pub const STATUS: &str = "status";
 pub const TYPE: &str = "type";
 pub const META: &str = "meta";
 pub const VERSION_ID: &str = "versionId";
-pub const LAST_UPDATED: &str = "lastUpdated";
 pub const SORT_KEY: &str = "sortKey";
 pub const TYPE_SORT_KEY: &str = "typeSortKey";
 /// Epoch seconds after which DynamoDB's TTL deletes a finished job.

@@ -1,17 +1,28 @@
 //! Reads and conditional writes of single items in the jobs table.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use time::OffsetDateTime;
 
-use super::errors::{applied, store_error};
-use super::item;
+use super::errors::{Cancellation, store_error, transaction};
+use super::item::{self, Item};
 use super::schema::{DATA_VERSION, DATA_VERSION_KEY, ID, META, VERSION_ID};
 use crate::model::{JobId, StoredJob};
 use crate::store::StoreError;
 
 pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
+}
+
+/// Whether `stored`, the item a failed condition handed back, is exactly `next`.
+fn holds(stored: Option<&Item>, next: &StoredJob) -> bool {
+    stored
+        .cloned()
+        .and_then(|stored| item::decode(stored).ok())
+        .is_some_and(|stored| stored == *next)
 }
 
 /// The jobs table and the client that reaches it.
@@ -43,7 +54,8 @@ impl Table {
         }
     }
 
-    /// A Put of `next` on the condition that the job is still at `expected_version`.
+    /// A Put of `next` on the condition that the job is still at `expected_version`. When
+    /// the condition fails, DynamoDB hands back the item as it is.
     fn put_if_at(&self, expected_version: &str, next: &StoredJob) -> Result<Put, StoreError> {
         Ok(Put::builder()
             .table_name(&self.name)
@@ -52,10 +64,14 @@ impl Table {
             .expression_attribute_names("#meta", META)
             .expression_attribute_names("#version", VERSION_ID)
             .expression_attribute_values(":expected", s(expected_version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .expect("table and item are set"))
     }
 
+    /// Writes `next` if the job is still at `expected_version`. `false` when someone else
+    /// wrote it first; but when the item holds exactly `next`, the write is this one, applied
+    /// by an attempt whose answer was lost, and it counts as written.
     pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
         let put = self.put_if_at(expected_version, next)?;
         let result = self
@@ -66,11 +82,26 @@ impl Table {
             .set_condition_expression(put.condition_expression)
             .set_expression_attribute_names(put.expression_attribute_names)
             .set_expression_attribute_values(put.expression_attribute_values)
+            .set_return_values_on_condition_check_failure(
+                put.return_values_on_condition_check_failure,
+            )
             .send()
             .await;
-        applied(result, |e| e.is_conditional_check_failed_exception())
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(holds(failed.item(), next))
+                }
+                _ => Err(store_error(error)),
+            },
+        }
     }
 
+    /// [`Self::save`], and in the same transaction moves the stored data version up to
+    /// `data_version`. When only the data version's condition failed, the data is there
+    /// already and the job is saved alone. A transaction cancelled for any other reason
+    /// (throttling, a conflict) is an error: nothing is known to be written.
     pub async fn save_advancing(
         &self,
         expected_version: &str,
@@ -97,7 +128,12 @@ impl Table {
             .transact_items(TransactWriteItem::builder().update(advance).build())
             .send()
             .await;
-        applied(result, |e| e.is_transaction_canceled_exception())
+        match transaction(result) {
+            Ok(()) => Ok(true),
+            Err(Cancellation::ConditionFailed(0, stored)) => Ok(holds(stored.as_ref(), next)),
+            Err(Cancellation::ConditionFailed(..)) => self.save(expected_version, next).await,
+            Err(Cancellation::Failed(error)) => Err(error),
+        }
     }
 
     pub async fn data_version(&self) -> Result<u32, StoreError> {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
+mod failures;
+
 use super::{RunOutcome, RunSettings, Runner};
 use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
@@ -23,7 +25,11 @@ struct Pages {
     version: u32,
     pages: usize,
     migrated: Arc<AtomicUsize>,
-    fail: bool,
+    /// Steps that fail before any succeeds (`usize::MAX`: every one).
+    failing_steps: usize,
+    calls: Arc<AtomicUsize>,
+    /// How long each step takes.
+    slowness: Duration,
     cancel_after: Option<(Arc<MemoryStore>, JobId, usize)>,
 }
 
@@ -33,7 +39,9 @@ impl Pages {
             version,
             pages,
             migrated: Arc::default(),
-            fail: false,
+            failing_steps: 0,
+            calls: Arc::default(),
+            slowness: Duration::ZERO,
             cancel_after: None,
         }
     }
@@ -54,8 +62,9 @@ impl Migration for Pages {
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Step, StoreError>> {
         Box::pin(async move {
-            if self.fail {
-                return Err(StoreError::Internal("the disk is full".into()));
+            tokio::time::sleep(self.slowness).await;
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.failing_steps {
+                return Err(StoreError::Failed("the disk is full".into()));
             }
             let page: usize = cursor.map_or(0, |c| c.parse().unwrap());
             let migrated = self.migrated.fetch_add(1, Ordering::SeqCst) + 1;
@@ -67,6 +76,7 @@ impl Migration for Pages {
             Ok(Step {
                 items_scanned: 10,
                 items_changed: 1,
+                items_skipped: 0,
                 next: (page + 1 < self.pages).then(|| (page + 1).to_string()),
             })
         })
@@ -77,6 +87,8 @@ fn settings() -> RunSettings {
     RunSettings {
         lease: Duration::from_secs(60),
         max_attempts: 3,
+        retry_delay: Duration::ZERO,
+        max_retry_delay: Duration::ZERO,
         page_size: 10,
         stop_before_deadline: Duration::ZERO,
     }
@@ -215,7 +227,7 @@ async fn a_cancel_is_seen_at_the_next_checkpoint_and_nothing_more_runs() {
 async fn a_job_whose_steps_keep_failing_is_given_up_as_error() {
     let (store, id) = store_with_job(1);
     let mut broken = Pages::new(1, 1);
-    broken.fail = true;
+    broken.failing_steps = usize::MAX;
     let registry = Registry::new(vec![Box::new(broken)]).unwrap();
     let (client, settings) = (offline_client(), settings());
     let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");

@@ -1,0 +1,135 @@
+//! How runs end: a job completed, given up, a failed attempt that backs off, a yield at the
+//! deadline, and a write that lost its race.
+
+use super::{RunOutcome, Runner};
+use crate::model::run::millis;
+use crate::model::{
+    IssueCode, JobId, JobStatus, MigrationReport, OperationOutcome, Parameter, Parameters,
+    StoredJob, instant,
+};
+use crate::store::{RunStore, StoreError};
+
+impl<S: RunStore> Runner<'_, S> {
+    /// Completes the job, but only once the stored data version has reached the job's.
+    pub(super) async fn complete(&self, current: &StoredJob) -> Result<RunOutcome, StoreError> {
+        let reached = self.store.data_version().await?;
+        let target = current.job.data_version.unwrap_or_default();
+        if reached < target {
+            let error = StoreError::Failed(format!(
+                "the stored data version is {reached}, below the job's {target}"
+            ));
+            return self.failed(current, "completing", error).await;
+        }
+        let applied = current
+            .run
+            .as_ref()
+            .map(|run| run.applied.as_slice())
+            .unwrap_or_default();
+        let output = completion_output(reached, applied);
+        self.finish(current, JobStatus::Completed, output, RunOutcome::Completed)
+            .await
+    }
+
+    pub(super) async fn give_up(
+        &self,
+        current: &StoredJob,
+        reason: String,
+    ) -> Result<RunOutcome, StoreError> {
+        tracing::error!(job = %current.job.id, %reason, "job failed");
+        let outcome = OperationOutcome::error(IssueCode::Exception, reason);
+        let output = Parameters::new(vec![Parameter::resource(
+            "outcome",
+            serde_json::to_value(outcome).expect("an OperationOutcome serializes"),
+        )]);
+        self.finish(current, JobStatus::Error, output, RunOutcome::GaveUp)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        current: &StoredJob,
+        status: JobStatus,
+        output: Parameters,
+        outcome: RunOutcome,
+    ) -> Result<RunOutcome, StoreError> {
+        let next = current.finished(status, output, instant::now(), self.store.retention());
+        if self.store.save(&current.job.meta.version_id, &next).await? {
+            Ok(outcome)
+        } else {
+            self.lost_write(&current.job.id).await
+        }
+    }
+
+    /// This attempt failed while `doing` something: the job lets go of its lease, counts the
+    /// failure and waits before the next attempt. The error's details go to the log; the job
+    /// keeps only its summary, which its OperationOutcome shows if it is given up.
+    pub(super) async fn failed(
+        &self,
+        current: &StoredJob,
+        doing: &str,
+        error: StoreError,
+    ) -> Result<RunOutcome, StoreError> {
+        let reason = format!("{doing}: {}", error.summary());
+        tracing::warn!(job = %current.job.id, %error, %reason, "attempt failed");
+        let now = instant::now();
+        let mut next = self.next_revision(current);
+        let run = next.run.get_or_insert_default();
+        run.lease = None;
+        run.failures += 1;
+        run.retry_at_ms = Some(millis(now + self.settings.retry_delay_after(run.failures)));
+        run.last_error = Some(reason.clone());
+        // If this write fails too, the lease runs out and the next claim counts the failure.
+        if let Err(error) = self.store.save(&current.job.meta.version_id, &next).await {
+            tracing::warn!(job = %current.job.id, %error, "could not record the failure");
+        }
+        Ok(RunOutcome::Failed(reason))
+    }
+
+    /// Lets go of the job at the deadline, so the next run need not wait for the lease.
+    pub(super) async fn release(&self, current: &StoredJob) -> Result<(), StoreError> {
+        let mut next = self.next_revision(current);
+        if let Some(run) = &mut next.run {
+            run.lease = None;
+        }
+        // Losing this race is fine: whoever wrote the job has it now.
+        self.store
+            .save(&current.job.meta.version_id, &next)
+            .await
+            .map(drop)
+    }
+
+    /// Why a conditional write lost: a cancel, or another worker took over.
+    pub(super) async fn lost_write(&self, id: &JobId) -> Result<RunOutcome, StoreError> {
+        let status = self.store.get(id).await?.map(|stored| stored.job.status);
+        if status == Some(JobStatus::Cancelled) {
+            tracing::info!(job = %id, "cancelled; stopped at the checkpoint");
+            Ok(RunOutcome::Cancelled)
+        } else {
+            Ok(RunOutcome::NotRunnable)
+        }
+    }
+}
+
+/// `output` of a completed data migration: the version reached and one part per
+/// migration applied.
+fn completion_output(reached: u32, applied: &[MigrationReport]) -> Parameters {
+    let mut parameter = vec![Parameter::integer("dataVersion", reached.into())];
+    parameter.extend(applied.iter().map(|report| Parameter {
+        name: "migration".to_owned(),
+        part: vec![
+            Parameter::integer("version", report.version.into()),
+            Parameter::string("name", &report.name),
+            Parameter::integer("itemsScanned", saturating(report.items_scanned)),
+            Parameter::integer("itemsChanged", saturating(report.items_changed)),
+            Parameter::integer("itemsSkipped", saturating(report.items_skipped)),
+            Parameter::integer("durationMs", saturating(report.duration_ms)),
+        ],
+        resource: None,
+        value: serde_json::Map::new(),
+    }));
+    Parameters::new(parameter)
+}
+
+fn saturating(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}

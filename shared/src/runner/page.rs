@@ -1,0 +1,132 @@
+//! One page of a migration: the step, the lease renewed while it runs, and the checkpoint
+//! that records it.
+
+use std::time::Instant;
+
+use super::{Flow, RunOutcome, Runner};
+use crate::migration::{Migration, Step};
+use crate::model::{MigrationProgress, MigrationReport, StoredJob};
+use crate::store::{RunStore, StoreError};
+
+/// A step's end: its result and the job as last written (the renewals change it), or the
+/// run's end when a renewal lost its race.
+enum Stepped {
+    Done(Box<StoredJob>, Result<Step, StoreError>),
+    Stopped(RunOutcome),
+}
+
+impl<S: RunStore> Runner<'_, S> {
+    /// Migrates the next page of the job's plan and checkpoints it, or completes the job when
+    /// the plan is done.
+    pub(super) async fn advance(&self, current: &StoredJob) -> Result<Flow, StoreError> {
+        let run = current.run.clone().unwrap_or_default();
+        let plan = run.plan.clone().unwrap_or_default();
+        let Some(&version) = plan.get(run.applied.len()) else {
+            return self.complete(current).await.map(Flow::Stop);
+        };
+        let Some(migration) = self.registry.get(version) else {
+            // The claim checks the plan against the registry; nothing to do here but stop.
+            return Ok(Flow::Stop(RunOutcome::NotRunnable));
+        };
+        let mut progress = run
+            .current
+            .filter(|progress| progress.version == version)
+            .unwrap_or(MigrationProgress {
+                version,
+                cursor: None,
+                items_scanned: 0,
+                items_changed: 0,
+                items_skipped: 0,
+                duration_ms: 0,
+            });
+        let started = Instant::now();
+        let (held, step) = match self
+            .step_holding_lease(current, migration, &progress)
+            .await?
+        {
+            Stepped::Done(held, step) => (held, step),
+            Stepped::Stopped(outcome) => return Ok(Flow::Stop(outcome)),
+        };
+        let step = match step {
+            Ok(step) => step,
+            Err(error) => {
+                let doing = format!(
+                    "migration {version} ({}) after {} items",
+                    migration.name(),
+                    progress.items_scanned
+                );
+                return self.failed(&held, &doing, error).await.map(Flow::Stop);
+            }
+        };
+        progress.items_scanned += step.items_scanned;
+        progress.items_changed += step.items_changed;
+        progress.items_skipped += step.items_skipped;
+        progress.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        progress.cursor = step.next;
+        self.checkpoint(&held, progress, migration.name()).await
+    }
+
+    /// Runs one step while renewing the lease every third of it: a page that runs long
+    /// never lets the lease run out under a live worker. A renewal that loses its race (a
+    /// cancel, a takeover) drops the step and ends the run.
+    async fn step_holding_lease(
+        &self,
+        current: &StoredJob,
+        migration: &dyn Migration,
+        progress: &MigrationProgress,
+    ) -> Result<Stepped, StoreError> {
+        let step = migration.step(&self.context, progress.cursor.as_deref());
+        tokio::pin!(step);
+        let mut held = current.clone();
+        loop {
+            tokio::select! {
+                result = &mut step => return Ok(Stepped::Done(Box::new(held), result)),
+                () = tokio::time::sleep(self.settings.lease / 3) => {
+                    let renewed = self.next_revision(&held);
+                    if !self.store.save(&held.job.meta.version_id, &renewed).await? {
+                        let outcome = self.lost_write(&held.job.id).await?;
+                        return Ok(Stepped::Stopped(outcome));
+                    }
+                    held = renewed;
+                }
+            }
+        }
+    }
+
+    /// Records `progress`; when its migration is done, records it as applied and moves the
+    /// data version up in the same write. A checkpoint ends any run of failures.
+    async fn checkpoint(
+        &self,
+        current: &StoredJob,
+        progress: MigrationProgress,
+        name: &str,
+    ) -> Result<Flow, StoreError> {
+        let mut next = self.next_revision(current);
+        let next_run = next.run.get_or_insert_default();
+        next_run.failures = 0;
+        next_run.retry_at_ms = None;
+        next_run.last_error = None;
+        let expected = &current.job.meta.version_id;
+        let written = if progress.cursor.is_some() {
+            next_run.current = Some(progress);
+            self.store.save(expected, &next).await?
+        } else {
+            let version = progress.version;
+            next_run.current = None;
+            next_run.applied.push(MigrationReport {
+                version,
+                name: name.to_owned(),
+                items_scanned: progress.items_scanned,
+                items_changed: progress.items_changed,
+                items_skipped: progress.items_skipped,
+                duration_ms: progress.duration_ms,
+            });
+            self.store.save_advancing(expected, &next, version).await?
+        };
+        if written {
+            Ok(Flow::Continue(Box::new(next)))
+        } else {
+            self.lost_write(&current.job.id).await.map(Flow::Stop)
+        }
+    }
+}

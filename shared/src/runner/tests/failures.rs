@@ -1,0 +1,244 @@
+//! Failed attempts: back-off, counting in a row, runs that died, leases renewed by long
+//! pages, workers that lack a version, and completion that checks the data version.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use super::{Pages, context, far, offline_client, settings, store_with_job, stored};
+use crate::migration::{Migration, MigrationContext, Registry, Step};
+use crate::model::run::millis;
+use crate::model::{JobId, JobStatus, Lease, instant};
+use crate::runner::{RunOutcome, Runner};
+use crate::store::{MemoryStore, RunStore, StoreError};
+
+#[tokio::test]
+async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {
+    let (store, id) = store_with_job(1);
+    let mut flaky = Pages::new(1, 1);
+    flaky.failing_steps = 2;
+    let registry = Registry::new(vec![Box::new(flaky)]).unwrap();
+    let (client, mut settings) = (offline_client(), settings());
+    settings.retry_delay = Duration::from_secs(10);
+    settings.max_retry_delay = Duration::from_secs(15);
+    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+
+    let mut waits = Vec::new();
+    for _ in 0..2 {
+        let before = millis(instant::now());
+        assert!(matches!(
+            runner.run(&id, far()).await.unwrap(),
+            RunOutcome::Failed(_)
+        ));
+        let run = stored(&store, &id).await.run.unwrap();
+        assert_eq!(run.lease, None);
+        waits.push((run.retry_at_ms.unwrap() - before) / 1000);
+        // While it waits, neither a run nor the sweeper touches it.
+        assert_eq!(
+            runner.run(&id, far()).await.unwrap(),
+            RunOutcome::NotRunnable
+        );
+        assert!(runner.sweep(far()).await.unwrap().is_empty());
+        expire_wait(&store, &id).await;
+    }
+    assert!(
+        matches!(waits[..], [10, 15] | [9, 14] | [9, 15] | [10, 14]),
+        "{waits:?}"
+    );
+    assert_eq!(
+        runner.sweep(far()).await.unwrap(),
+        vec![(id.clone(), RunOutcome::Completed)]
+    );
+}
+
+/// Moves the job's back-off into the past, as time passing would.
+async fn expire_wait(store: &MemoryStore, id: &JobId) {
+    let mut waiting = stored(store, id).await;
+    waiting.run.as_mut().unwrap().retry_at_ms = Some(millis(instant::now()) - 1);
+    store.put(waiting);
+}
+
+#[tokio::test]
+async fn failures_count_in_a_row_and_a_checkpoint_starts_the_count_again() {
+    let (store, id) = store_with_job(1);
+    // Every other step fails: never three failures in a row.
+    struct Alternating(Arc<AtomicUsize>);
+    impl Migration for Alternating {
+        fn version(&self) -> u32 {
+            1
+        }
+        fn name(&self) -> &'static str {
+            "alternating"
+        }
+        fn step<'a>(
+            &'a self,
+            _: &'a MigrationContext<'a>,
+            cursor: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Step, StoreError>> {
+            Box::pin(async move {
+                if self.0.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                    return Err(StoreError::Failed("throttled for a moment".into()));
+                }
+                let page: usize = cursor.map_or(0, |c| c.parse().unwrap());
+                Ok(Step {
+                    next: (page < 5).then(|| (page + 1).to_string()),
+                    ..Step::default()
+                })
+            })
+        }
+    }
+    let registry = Registry::new(vec![Box::new(Alternating(Arc::default()))]).unwrap();
+    let (client, settings) = (offline_client(), settings());
+    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let mut outcomes = Vec::new();
+    for _ in 0..12 {
+        let outcome = runner.run(&id, far()).await.unwrap();
+        outcomes.push(outcome.clone());
+        if outcome == RunOutcome::Completed {
+            break;
+        }
+        assert!(stored(&store, &id).await.run.unwrap().failures <= 1);
+    }
+    assert_eq!(
+        outcomes.last(),
+        Some(&RunOutcome::Completed),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.len() > settings.max_attempts as usize,
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_died_holding_the_lease_counts_as_a_failed_attempt() {
+    let (store, id) = store_with_job(1);
+    let mut broken = Pages::new(1, 1);
+    broken.failing_steps = usize::MAX;
+    let registry = Registry::new(vec![Box::new(broken)]).unwrap();
+    let (client, settings) = (offline_client(), settings());
+    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let mut held = stored(&store, &id).await;
+    held.run = Some(crate::model::RunState {
+        lease: Some(Lease {
+            owner: "a worker that died".into(),
+            expires_at_ms: millis(instant::now()) - 1,
+        }),
+        ..Default::default()
+    });
+    store.put(held);
+    assert!(matches!(
+        runner.run(&id, far()).await.unwrap(),
+        RunOutcome::Failed(_)
+    ));
+    // The death, then this run's own failure.
+    assert_eq!(stored(&store, &id).await.run.unwrap().failures, 2);
+}
+
+#[tokio::test]
+async fn the_last_of_too_many_deaths_gives_the_job_up_with_a_reason() {
+    let (store, id) = store_with_job(1);
+    let registry = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
+    let (client, settings) = (offline_client(), settings());
+    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let mut held = stored(&store, &id).await;
+    held.run = Some(crate::model::RunState {
+        lease: Some(Lease {
+            owner: "a worker that died".into(),
+            expires_at_ms: millis(instant::now()) - 1,
+        }),
+        failures: settings.max_attempts - 1,
+        ..Default::default()
+    });
+    store.put(held);
+    assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::GaveUp);
+    let output = serde_json::to_string(&stored(&store, &id).await.job.output).unwrap();
+    assert!(output.contains("3 failed attempts in a row"), "{output}");
+    assert!(output.contains("crashed or timed out"), "{output}");
+}
+
+#[tokio::test]
+async fn a_long_page_renews_the_lease_so_no_one_takes_the_job_mid_page() {
+    let (store, id) = store_with_job(1);
+    let mut slow = Pages::new(1, 1);
+    slow.slowness = Duration::from_millis(400);
+    let registry = Registry::new(vec![Box::new(slow)]).unwrap();
+    let quick = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
+    let (client, mut settings) = (offline_client(), settings());
+    settings.lease = Duration::from_millis(150);
+    let worker = Runner::new(&*store, &registry, context(&client), &settings, "worker");
+    let rival = Runner::new(&*store, &quick, context(&client), &settings, "rival");
+
+    let attempts = async {
+        let mut outcomes = Vec::new();
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            outcomes.push(rival.run(&id, far()).await.unwrap());
+        }
+        outcomes
+    };
+    let (outcome, rival_outcomes) = tokio::join!(worker.run(&id, far()), attempts);
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    assert!(
+        rival_outcomes.iter().all(|o| *o == RunOutcome::NotRunnable),
+        "{rival_outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_without_the_job_s_version_leaves_it_alone() {
+    let (store, id) = store_with_job(2);
+    let older = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
+    let (client, settings) = (offline_client(), settings());
+    let lagging = Runner::new(&*store, &older, context(&client), &settings, "old");
+    assert_eq!(
+        lagging.run(&id, far()).await.unwrap(),
+        RunOutcome::NotRunnable
+    );
+    assert!(
+        lagging
+            .sweep(far())
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, o)| *o == RunOutcome::NotRunnable)
+    );
+    let untouched = stored(&store, &id).await;
+    assert_eq!(untouched.job.status, JobStatus::Accepted);
+    assert_eq!(untouched.run, None);
+    assert_eq!(store.data_version().await.unwrap(), 0);
+
+    // A worker that has the version runs it; one that lags behind it still does not.
+    let newer =
+        Registry::new(vec![Box::new(Pages::new(1, 1)), Box::new(Pages::new(2, 1))]).unwrap();
+    let current = Runner::new(&*store, &newer, context(&client), &settings, "new");
+    assert_eq!(
+        current.run(&id, far()).await.unwrap(),
+        RunOutcome::Completed
+    );
+    assert_eq!(store.data_version().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_job_is_completed_only_once_the_data_reached_its_version() {
+    let (store, id) = store_with_job(2);
+    // A plan that (wrongly) has nothing to do: the data is still at version 0.
+    let mut planned = stored(&store, &id).await;
+    planned.run = Some(crate::model::RunState {
+        plan: Some(Vec::new()),
+        ..Default::default()
+    });
+    store.put(planned);
+    let registry =
+        Registry::new(vec![Box::new(Pages::new(1, 1)), Box::new(Pages::new(2, 1))]).unwrap();
+    let (client, settings) = (offline_client(), settings());
+    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let outcome = runner.run(&id, far()).await.unwrap();
+    assert!(
+        matches!(&outcome, RunOutcome::Failed(reason) if reason.contains("below the job's 2")),
+        "{outcome:?}"
+    );
+    assert_eq!(stored(&store, &id).await.job.status, JobStatus::Accepted);
+}
