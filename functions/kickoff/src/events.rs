@@ -3,9 +3,9 @@
 
 use asyncjob_shared::events::EventError;
 use asyncjob_shared::migration::Registry;
-use asyncjob_shared::model::AsyncJob;
+use asyncjob_shared::model::JobId;
 use asyncjob_shared::parse::kickoff::event_data_version;
-use asyncjob_shared::store::{JobStore, Kickoff};
+use asyncjob_shared::store::{Delivery, JobStore, Kickoff};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
@@ -22,14 +22,13 @@ pub async fn handle_event(store: &impl JobStore, payload: Value) -> Result<Value
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload).map_err(|error| {
         EventError::Invalid(format!("not an SQS or EventBridge event: {error}"))
     })?;
-    let source = format!("urn:asyncjob:eventbridge:{}", event.id.unwrap_or_default());
     // An error makes Lambda retry the event, then hand it to the dead-letter queue.
-    let job = kick_off(store, &event.detail, source)
+    let job = kick_off(store, &event.detail, "eventbridge", event.id.as_deref())
         .await
         .inspect_err(|error| {
             tracing::error!(%error, "EventBridge kick-off refused");
         })?;
-    Ok(json!({ "jobId": job.id }))
+    Ok(json!({ "jobId": job }))
 }
 
 /// Each message on its own; those that could not start a job are reported back, so SQS
@@ -39,13 +38,13 @@ async fn handle_messages(store: &impl JobStore, event: SqsEvent) -> SqsBatchResp
     for message in event.records {
         let id = message.message_id.unwrap_or_default();
         let result = match serde_json::from_str::<Value>(message.body.as_deref().unwrap_or("")) {
-            Ok(request) => kick_off(store, &request, format!("urn:asyncjob:sqs:{id}")).await,
+            Ok(request) => kick_off(store, &request, "sqs", Some(&id)).await,
             Err(error) => Err(EventError::Invalid(format!(
                 "the body is not JSON: {error}"
             ))),
         };
         match result {
-            Ok(job) => tracing::info!(message = %id, job = %job.id, "kicked off"),
+            Ok(job) => tracing::info!(message = %id, %job, "kicked off"),
             Err(error) => {
                 tracing::warn!(message = %id, %error, "message not kicked off");
                 let mut failure = BatchItemFailure::default();
@@ -57,15 +56,30 @@ async fn handle_messages(store: &impl JobStore, event: SqsEvent) -> SqsBatchResp
     response
 }
 
+/// Starts the job one delivery asks for: `source` and `id` name the delivery, so a
+/// redelivery finds the job the first one started.
 async fn kick_off(
     store: &impl JobStore,
     request: &Value,
-    source: String,
-) -> Result<AsyncJob, EventError> {
+    source: &str,
+    id: Option<&str>,
+) -> Result<JobId, EventError> {
+    let delivery = id
+        .and_then(|id| Delivery::new(source, id))
+        .ok_or_else(|| EventError::Invalid(format!("a {source} delivery without a usable id")))?;
     let data_version = event_data_version(request, Registry::built_in().newest())?;
+    let name = format!("urn:asyncjob:{}", delivery.as_str());
     // Boxed: the store's future is deep, and each entrypoint nests it further.
-    match Box::pin(start_data_migration(store, data_version, source)).await? {
-        Kickoff::Created(job) | Kickoff::Existing(job) => Ok(job),
+    match Box::pin(start_data_migration(
+        store,
+        data_version,
+        name,
+        Some(&delivery),
+    ))
+    .await?
+    {
+        Kickoff::Created(job) | Kickoff::Existing(job) => Ok(job.id),
+        Kickoff::Delivered(id) => Ok(id),
         Kickoff::Busy(running) => Err(EventError::Busy(format!(
             "the data migration to version {} ({}) is still running",
             running.data_version.unwrap_or_default(),

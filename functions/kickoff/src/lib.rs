@@ -12,7 +12,7 @@ use asyncjob_shared::http::serve::{answer, record_job};
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::{AsyncJob, JobType, OperationOutcome, instant};
 use asyncjob_shared::parse::kickoff::requested_data_version;
-use asyncjob_shared::store::{JobStore, Kickoff, StoreError};
+use asyncjob_shared::store::{Delivery, JobStore, Kickoff, StoreError};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -54,11 +54,15 @@ async fn kickoff(
         Registry::built_in().newest(),
     )?;
     let base = request::base_url(request, config)?;
-    match start_data_migration(store, data_version, request::request_url(request, &base)).await? {
+    let url = request::request_url(request, &base);
+    match start_data_migration(store, data_version, url, None).await? {
         Kickoff::Created(job) | Kickoff::Existing(job) => {
             record_job(&job.id);
             Ok(accepted(&base, &job))
         }
+        Kickoff::Delivered(id) => Err(ApiError::Store(StoreError::Failed(format!(
+            "an HTTP kick-off was answered as an event delivery (job {id})"
+        )))),
         Kickoff::Busy(running) => Err(ApiError::Busy {
             message: format!(
                 "the data migration to version {} is still running ({base}/job/{}/status); \
@@ -72,11 +76,13 @@ async fn kickoff(
 }
 
 /// Writes a new accepted data-migration job, unless the store finds one that answers the
-/// request already (see [`JobStore::start_migration`]). `request` is the kick-off's URL.
+/// request already (see [`JobStore::start_migration`]). `request` is the kick-off's URL, or
+/// its event's name; an event kick-off names its `delivery`.
 pub async fn start_data_migration(
     store: &impl JobStore,
     data_version: u32,
     request: String,
+    delivery: Option<&Delivery>,
 ) -> Result<Kickoff, StoreError> {
     let job = AsyncJob::accepted(
         JobType::DataMigration,
@@ -84,7 +90,7 @@ pub async fn start_data_migration(
         request,
         &instant::format(instant::now()),
     );
-    store.start_migration(job).await
+    store.start_migration(job, delivery).await
 }
 
 /// `202 Accepted` pointing at the job's status URL.

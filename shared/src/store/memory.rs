@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    Cancel, Cancellation, JobStore, Kickoff, RunStore, SearchPage, SearchQuery, StoreError,
-    answer_without_writing, cancellation,
+    Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
+    StoreError, answer_without_writing, cancellation,
 };
 use crate::model::{AsyncJob, JobId, JobStatus, StoredJob, instant};
 
@@ -22,6 +22,7 @@ pub struct MemoryStore {
 struct State {
     jobs: BTreeMap<JobId, StoredJob>,
     data_version: u32,
+    deliveries: BTreeMap<Delivery, JobId>,
 }
 
 impl MemoryStore {
@@ -72,8 +73,18 @@ impl JobStore for MemoryStore {
         Ok(self.lock().live(id).cloned())
     }
 
-    async fn start_migration(&self, job: AsyncJob) -> Result<Kickoff, StoreError> {
+    async fn start_migration(
+        &self,
+        job: AsyncJob,
+        delivery: Option<&Delivery>,
+    ) -> Result<Kickoff, StoreError> {
         let mut state = self.lock();
+        if let Some(started) = delivery.and_then(|delivery| state.deliveries.get(delivery)) {
+            return Ok(match state.live(started) {
+                Some(stored) => Kickoff::Existing(stored.job.clone()),
+                None => Kickoff::Delivered(started.clone()),
+            });
+        }
         let same_type = |other: &&StoredJob| other.job.job_type == job.job_type;
         let running = state
             .live_jobs()
@@ -89,13 +100,24 @@ impl JobStore for MemoryStore {
             running.map(|stored| stored.job.clone()),
             same_version.map(|stored| stored.job.clone()),
         );
-        if let Some(answer) = answer {
-            return Ok(answer);
+        let answer = match answer {
+            None => {
+                state
+                    .jobs
+                    .insert(job.id.clone(), StoredJob::new(job.clone()));
+                Kickoff::Created(job)
+            }
+            Some(Kickoff::Existing(existing)) => Kickoff::Existing(existing),
+            Some(refused) => return Ok(refused),
+        };
+        if let (Some(delivery), Kickoff::Created(started) | Kickoff::Existing(started)) =
+            (delivery, &answer)
+        {
+            state
+                .deliveries
+                .insert(delivery.clone(), started.id.clone());
         }
-        state
-            .jobs
-            .insert(job.id.clone(), StoredJob::new(job.clone()));
-        Ok(Kickoff::Created(job))
+        Ok(answer)
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {

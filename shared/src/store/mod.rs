@@ -91,10 +91,34 @@ impl StoreError {
 pub enum Kickoff {
     /// A new job was written.
     Created(AsyncJob),
-    /// A job for the same request is accepted or completed already; nothing was written.
+    /// A job for the same request is accepted or completed already, or the same delivery
+    /// started this job before; no job was written.
     Existing(AsyncJob),
+    /// The same delivery started this job before, and the job is no longer stored.
+    Delivered(JobId),
     /// Another data migration is running; nothing was written.
     Busy(AsyncJob),
+}
+
+/// One delivery of an event kick-off: its source and the id the source gave it (an SQS
+/// message id, an EventBridge event id). A delivery starts at most one job, however often it
+/// is delivered again, for [`DELIVERY_MEMORY`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Delivery(String);
+
+/// How long a delivery is remembered: longer than SQS keeps a message (14 days at most) and
+/// than EventBridge retries an event (24 hours).
+pub const DELIVERY_MEMORY: Duration = Duration::from_secs(15 * 24 * 60 * 60);
+
+impl Delivery {
+    /// `None` for an id that cannot be one (empty, or over 256 characters).
+    pub fn new(source: &str, id: &str) -> Option<Self> {
+        (!id.is_empty() && id.len() <= 256).then(|| Self(format!("{source}:{id}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What a cancel came to.
@@ -115,10 +139,12 @@ pub trait JobStore: Send + Sync {
     -> impl Future<Output = Result<Option<StoredJob>, StoreError>> + Send;
 
     /// Writes `job` (a new `accepted` data migration) unless [`answer_without_writing`]
-    /// finds that an existing job answers the kick-off.
+    /// finds that an existing job answers the kick-off. With a `delivery`, a delivery seen
+    /// before answers with the job it started, and the delivery is remembered with the job.
     fn start_migration(
         &self,
         job: AsyncJob,
+        delivery: Option<&Delivery>,
     ) -> impl Future<Output = Result<Kickoff, StoreError>> + Send;
 
     /// Moves an `accepted` job to `cancelled`.

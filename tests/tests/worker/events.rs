@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::JobStatus;
-use asyncjob_tests::TestEnv;
+use asyncjob_tests::{ApiRequest, TestEnv};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -105,6 +105,56 @@ async fn eventbridge_events_start_jobs_and_refuse_bad_ones() {
             .is_err()
     );
     assert_eq!(env.job_ids().await.len(), 1);
+}
+
+/// SQS delivers at least once, and EventBridge retries: a delivery seen before answers with
+/// the job it started, even once that job was cancelled or failed and a new kick-off of the
+/// same version would start another.
+#[tokio::test]
+async fn a_redelivery_never_starts_a_second_job() {
+    let env = TestEnv::start().await;
+    let body = r#"{"type": "data-migration", "dataVersion": 1}"#;
+    let deliver = || kickoff::events::handle_event(&env.store, sqs_event(&[("m-1", body)]));
+    assert!(failures(&deliver().await.unwrap()).is_empty());
+    let first = env.job_ids().await;
+    assert_eq!(first.len(), 1);
+
+    for ending in ["cancelled", "error"] {
+        if ending == "cancelled" {
+            let cancel = ApiRequest::delete(&format!("/job/{}/status", first[0]));
+            assert_eq!(env.send(cancel).await.status, 202);
+        } else {
+            let mut failed = env.job(&first[0]).await.unwrap();
+            failed.job.status = JobStatus::Error;
+            env.put(&failed).await;
+        }
+        assert!(failures(&deliver().await.unwrap()).is_empty(), "{ending}");
+        assert_eq!(env.job_ids().await, first, "after the job was {ending}");
+    }
+
+    // Another message, the same request: that one is a retry and starts a fresh job.
+    let other = kickoff::events::handle_event(&env.store, sqs_event(&[("m-2", body)]));
+    assert!(failures(&other.await.unwrap()).is_empty());
+    assert_eq!(env.job_ids().await.len(), 2);
+
+    // An EventBridge event for the version that runs is answered by its job, and
+    // redelivered after that job was cancelled, by the same job.
+    let event = json!({
+        "version": "0", "id": "e-9", "detail-type": "kick-off", "source": "my.app",
+        "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {"type": "data-migration", "dataVersion": 1}
+    });
+    let started = kickoff::events::handle_event(&env.store, event.clone())
+        .await
+        .unwrap();
+    let job = started["jobId"].as_str().unwrap().to_owned();
+    let cancel = ApiRequest::delete(&format!("/job/{job}/status"));
+    assert_eq!(env.send(cancel).await.status, 202);
+    let again = kickoff::events::handle_event(&env.store, event)
+        .await
+        .unwrap();
+    assert_eq!(again["jobId"], job.as_str());
+    assert_eq!(env.job_ids().await.len(), 2);
 }
 
 fn stream_event(records: &[(&str, &str, &str)]) -> Value {

@@ -1,17 +1,21 @@
-//! Kick-off bookkeeping: two items that make kick-offs idempotent and one-at-a-time even
-//! under concurrent requests. The active item names the last job of a type started, the
-//! version item the last job started for a data version; a new job is written together with
-//! both, in one transaction conditional on what they named when it was read.
+//! Kick-off bookkeeping: items that make kick-offs idempotent and one-at-a-time even under
+//! concurrent requests. The active item names the last job of a type started, the version
+//! item the last job started for a data version; a new job is written together with both,
+//! in one transaction conditional on what they named when it was read. An event kick-off
+//! also writes a delivery item, in the same transaction, naming the job its delivery
+//! started: a redelivery finds it and starts nothing.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
-use super::errors::{Cancellation, contention, store_error, transaction};
+use super::errors::{Cancellation, applied, contention, store_error, transaction};
 use super::item;
-use super::schema::{ID, JOB_ID, active_key, version_key};
+use super::schema::{EXPIRES_AT, ID, JOB_ID, active_key, delivery_key, version_key};
 use super::table::{Table, s};
 use crate::model::{AsyncJob, JobId, StoredJob};
-use crate::store::{Kickoff, StoreError, Transient, answer_without_writing};
+use crate::store::{
+    DELIVERY_MEMORY, Delivery, Kickoff, StoreError, Transient, answer_without_writing,
+};
 
 /// How often a kick-off that lost a race looks again before the caller is told to retry.
 const MAX_ATTEMPTS: usize = 8;
@@ -27,6 +31,7 @@ impl Table {
     pub async fn start_migration(
         &self,
         job: AsyncJob,
+        delivery: Option<&Delivery>,
         now: OffsetDateTime,
     ) -> Result<Kickoff, StoreError> {
         let (Some(job_type), Some(data_version)) = (job.job_type, job.data_version) else {
@@ -35,14 +40,35 @@ impl Table {
             ));
         };
         for _ in 0..MAX_ATTEMPTS {
+            if let Some(delivery) = delivery {
+                let delivered = self.pointer(delivery_key(delivery), now).await?;
+                if let Some(started) = delivered.names {
+                    return Ok(delivered
+                        .job
+                        .map_or(Kickoff::Delivered(started), Kickoff::Existing));
+                }
+            }
             let active = self.pointer(active_key(job_type), now).await?;
             let version = self
                 .pointer(version_key(job_type, data_version), now)
                 .await?;
-            if let Some(answer) = answer_without_writing(active.job.clone(), version.job.clone()) {
-                return Ok(answer);
+            match answer_without_writing(active.job.clone(), version.job.clone()) {
+                Some(Kickoff::Existing(existing)) => match delivery {
+                    Some(delivery) if !self.remember(delivery, &existing.id, now).await? => {
+                        continue;
+                    }
+                    _ => return Ok(Kickoff::Existing(existing)),
+                },
+                Some(refused) => return Ok(refused),
+                None => {}
             }
-            if self.create(&job, &active, &version).await? {
+            let writes = [
+                Some(self.put_new_job(&job)?),
+                Some(self.move_pointer(&active, &job.id)),
+                Some(self.move_pointer(&version, &job.id)),
+                delivery.map(|delivery| self.delivery_record(delivery, &job.id, now)),
+            ];
+            if self.create(writes.into_iter().flatten()).await? {
                 return Ok(Kickoff::Created(job));
             }
             // Another kick-off got there first: look again at what it wrote.
@@ -95,30 +121,59 @@ impl Table {
         .expect("table and item are set")
     }
 
-    /// Writes the job and points both bookkeeping items at it, all or nothing.
-    async fn create(
-        &self,
-        job: &AsyncJob,
-        active: &Pointer,
-        version: &Pointer,
-    ) -> Result<bool, StoreError> {
-        let put_job = Put::builder()
+    fn put_new_job(&self, job: &AsyncJob) -> Result<Put, StoreError> {
+        Ok(Put::builder()
             .table_name(&self.name)
             .set_item(Some(item::to_item(&StoredJob::new(job.clone()))?))
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", ID)
             .build()
-            .expect("table and item are set");
-        let puts = [
-            put_job,
-            self.move_pointer(active, &job.id),
-            self.move_pointer(version, &job.id),
-        ];
+            .expect("table and item are set"))
+    }
+
+    /// A Put of the item that remembers `delivery` started `job`, unless it is remembered
+    /// already; DynamoDB's TTL deletes it once redeliveries can no longer come.
+    fn delivery_record(&self, delivery: &Delivery, job: &JobId, now: OffsetDateTime) -> Put {
+        let forget_at = (now + DELIVERY_MEMORY).unix_timestamp();
+        Put::builder()
+            .table_name(&self.name)
+            .item(ID, s(delivery_key(delivery)))
+            .item(JOB_ID, s(job.as_str()))
+            .item(EXPIRES_AT, AttributeValue::N(forget_at.to_string()))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", ID)
+            .build()
+            .expect("table and item are set")
+    }
+
+    /// Remembers that `delivery` is answered by the existing `job`; `false` when another
+    /// delivery of it was remembered first.
+    async fn remember(
+        &self,
+        delivery: &Delivery,
+        job: &JobId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let record = self.delivery_record(delivery, job, now);
+        let result = self
+            .client
+            .put_item()
+            .table_name(record.table_name)
+            .set_item(Some(record.item))
+            .set_condition_expression(record.condition_expression)
+            .set_expression_attribute_names(record.expression_attribute_names)
+            .send()
+            .await;
+        applied(result, |e| e.is_conditional_check_failed_exception())
+    }
+
+    /// Writes the new job and its bookkeeping, all or nothing.
+    async fn create(&self, writes: impl Iterator<Item = Put>) -> Result<bool, StoreError> {
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(
-                puts.into_iter()
+                writes
                     .map(|put| TransactWriteItem::builder().put(put).build())
                     .collect(),
             ))

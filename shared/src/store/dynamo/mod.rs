@@ -19,8 +19,8 @@ pub use client::{dynamodb_client, local_client};
 pub use provision::ensure_table;
 
 use super::{
-    Cancel, Cancellation, JobStore, Kickoff, RunStore, SearchPage, SearchQuery, StoreError,
-    cancellation,
+    Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
+    StoreError, cancellation,
 };
 use crate::model::{AsyncJob, JobId, StoredJob, instant};
 use errors::contention;
@@ -62,8 +62,14 @@ impl JobStore for DynamoStore {
         self.table.get(id, instant::now()).await
     }
 
-    async fn start_migration(&self, job: AsyncJob) -> Result<Kickoff, StoreError> {
-        self.table.start_migration(job, instant::now()).await
+    async fn start_migration(
+        &self,
+        job: AsyncJob,
+        delivery: Option<&Delivery>,
+    ) -> Result<Kickoff, StoreError> {
+        self.table
+            .start_migration(job, delivery, instant::now())
+            .await
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {

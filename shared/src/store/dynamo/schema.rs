@@ -10,6 +10,7 @@
 //! ids contain `~`, which no job id can.
 
 use crate::model::JobType;
+use crate::store::Delivery;
 
 pub const ID: &str = "id";
 pub const STATUS: &str = "status";
@@ -45,6 +46,11 @@ pub fn active_key(job_type: JobType) -> String {
 /// The bookkeeping item naming the last job started for `data_version`.
 pub fn version_key(job_type: JobType, data_version: u32) -> String {
     format!("~version~{job_type}~{data_version}")
+}
+
+/// The bookkeeping item naming the job a delivery of an event kick-off started.
+pub fn delivery_key(delivery: &Delivery) -> String {
+    format!("~delivery~{}", delivery.as_str())
 }
 
 /// The `type-index` sort key: status first, so one status of one type is one key range.
