@@ -56,6 +56,9 @@ pub enum Fault {
     CrashBefore,
     /// The caller dies after the request was applied, before it reads the answer.
     CrashAfter,
+    /// The request waits, before it is sent or after it was applied, until the test has
+    /// done something else ([`FaultPlan::paused`], [`FaultPlan::resume`]).
+    Pause { after: bool },
 }
 
 impl Fault {
@@ -71,6 +74,7 @@ impl Fault {
             Self::Latency(_) => "latency",
             Self::CrashBefore => "crash before a request",
             Self::CrashAfter => "crash after a request",
+            Self::Pause { .. } => "pause for another caller",
         }
     }
 }
@@ -99,6 +103,8 @@ struct State {
 pub struct FaultPlan {
     state: Arc<Mutex<State>>,
     crashed: Arc<Notify>,
+    paused: Arc<Notify>,
+    resume: Arc<Notify>,
 }
 
 impl FaultPlan {
@@ -123,6 +129,15 @@ impl FaultPlan {
     /// Completes when a request meets a crash fault.
     pub async fn crashed(&self) {
         self.crashed.notified().await;
+    }
+
+    /// Completes when a request meets a pause fault; it waits for [`Self::resume`].
+    pub async fn paused(&self) {
+        self.paused.notified().await;
+    }
+
+    pub fn resume(&self) {
+        self.resume.notify_one();
     }
 
     /// Faults that took effect so far, by kind, and the requests seen.
@@ -194,7 +209,7 @@ impl HttpConnector for FaultyConnector {
         let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
         let fault = self.plan.fault_for(&operation);
         let inner = self.inner.clone();
-        let crashed = self.plan.crashed.clone();
+        let plan = self.plan.clone();
         HttpConnectorFuture::new(async move {
             match fault {
                 None => inner.call(request).await,
@@ -231,13 +246,24 @@ impl HttpConnector for FaultyConnector {
                     inner.call(request).await
                 }
                 Some(Fault::CrashBefore) => {
-                    crashed.notify_one();
+                    plan.crashed.notify_one();
                     std::future::pending().await
                 }
                 Some(Fault::CrashAfter) => {
                     let _ = inner.call(request).await;
-                    crashed.notify_one();
+                    plan.crashed.notify_one();
                     std::future::pending().await
+                }
+                Some(Fault::Pause { after: false }) => {
+                    plan.paused.notify_one();
+                    plan.resume.notified().await;
+                    inner.call(request).await
+                }
+                Some(Fault::Pause { after: true }) => {
+                    let answer = inner.call(request).await;
+                    plan.paused.notify_one();
+                    plan.resume.notified().await;
+                    answer
                 }
             }
         })

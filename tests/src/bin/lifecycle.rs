@@ -2,7 +2,7 @@
 //! which writes RELIABILITY.md), or one schedule again.
 //!
 //! ```text
-//! lifecycle [--schedules N] [--first-seed S] [--report PATH]
+//! lifecycle [--schedules N] [--first-seed S] [--parallel P] [--report PATH]
 //! lifecycle --replay SEED[:STEP,STEP,...]
 //! ```
 
@@ -44,7 +44,13 @@ async fn main() -> ExitCode {
     }
     let number =
         |name: &str, default: u64| value(name).and_then(|v| v.parse().ok()).unwrap_or(default);
-    let report = run_seeds(number("--first-seed", 1), number("--schedules", 10_000)).await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let report = run_seeds(
+        number("--first-seed", 1),
+        number("--schedules", 10_000),
+        number("--parallel", cores) as usize,
+    )
+    .await;
     for violation in &report.violations {
         println!("{violation}\n");
     }

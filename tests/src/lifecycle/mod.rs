@@ -14,6 +14,8 @@ mod world;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, stream};
+
 pub use schedule::Schedule;
 pub use world::Counts;
 use world::World;
@@ -101,20 +103,31 @@ impl Report {
     }
 }
 
-/// Runs the schedules of `count` seeds from `first_seed`, shrinking each failure.
-pub async fn run_seeds(first_seed: u64, count: u64) -> Report {
+/// Runs the schedules of `count` seeds from `first_seed`, `parallel` at a time (each on an
+/// engine of its own), then shrinks each failure.
+pub async fn run_seeds(first_seed: u64, count: u64, parallel: usize) -> Report {
     let started = Instant::now();
     let mut report = Report {
         first_seed,
         ..Report::default()
     };
-    for seed in first_seed..first_seed + count {
-        let schedule = Schedule::generate(seed);
-        let (counts, violation) = run(&schedule).await;
+    let mut failed = Vec::new();
+    let mut runs = stream::iter(first_seed..first_seed + count)
+        .map(|seed| async move {
+            let schedule = Schedule::generate(seed);
+            let (counts, violation) = run(&schedule).await;
+            (schedule, counts, violation)
+        })
+        .buffer_unordered(parallel.max(1));
+    while let Some((schedule, counts, violation)) = runs.next().await {
         report.add(counts);
         if let Some(message) = violation {
-            report.violations.push(shrink(schedule, message).await);
+            failed.push((schedule, message));
         }
+    }
+    failed.sort_by_key(|(schedule, _)| schedule.seed);
+    for (schedule, message) in failed {
+        report.violations.push(shrink(schedule, message).await);
     }
     report.elapsed = started.elapsed();
     report

@@ -55,6 +55,23 @@ pub enum Action {
     },
     /// Time jumps past every lease and every back-off.
     AdvanceClock,
+    /// A worker runs a job, and while one of its requests waits (the step's pause fault),
+    /// someone else acts on the job.
+    Interleave {
+        job: usize,
+        interloper: Interloper,
+    },
+}
+
+/// Who acts while a worker waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interloper {
+    /// A client cancels the job.
+    Cancel,
+    /// Time jumps past the lease, and another worker takes the job over.
+    TakeOver,
+    /// A client kicks off a version.
+    KickOff(u32),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +96,7 @@ impl Action {
             Self::Cancel { .. } => &["GetItem", "PutItem"],
             Self::Poll { .. } | Self::Read { .. } => &["GetItem"],
             Self::Search { .. } => &["Query", "GetItem"],
-            Self::Run { .. } | Self::Sweep { .. } => &[
+            Self::Run { .. } | Self::Sweep { .. } | Self::Interleave { .. } => &[
                 "GetItem",
                 "PutItem",
                 "TransactWriteItems",
@@ -167,13 +184,25 @@ fn step(rng: &mut Rng) -> Step {
     let action = action(rng);
     let workers = matches!(action, Action::Run { .. } | Action::Sweep { .. });
     let operations = action.operations();
-    let faults = if operations.is_empty() || rng.chance(40) {
+    let mut faults: Vec<FaultRule> = if operations.is_empty() || rng.chance(40) {
         Vec::new()
     } else {
         (0..1 + rng.below(4))
             .map(|_| fault_rule(rng, operations, workers))
             .collect()
     };
+    if matches!(action, Action::Interleave { .. }) {
+        faults.insert(
+            0,
+            FaultRule {
+                operation: rng.pick(&["GetItem", "PutItem", "TransactWriteItems", "Scan"]),
+                occurrence: rng.below(3) as u8,
+                fault: Fault::Pause {
+                    after: rng.chance(50),
+                },
+            },
+        );
+    }
     Step { action, faults }
 }
 
@@ -204,11 +233,19 @@ fn action(rng: &mut Rng) -> Action {
             oldest_first: rng.chance(50),
             count: 1 + rng.below(4) as u8,
         },
-        60..80 => Action::Run {
+        60..74 => Action::Run {
             job,
             lagging: rng.chance(20),
         },
-        80..92 => Action::Sweep {
+        74..84 => Action::Interleave {
+            job,
+            interloper: match rng.below(3) {
+                0 => Interloper::Cancel,
+                1 => Interloper::TakeOver,
+                _ => Interloper::KickOff(1 + rng.below(2) as u32),
+            },
+        },
+        84..93 => Action::Sweep {
             lagging: rng.chance(20),
         },
         _ => Action::AdvanceClock,

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
 use asyncjob_shared::model::run::millis;
 use asyncjob_shared::model::{CodeSet, JobId, JobStatus, StoredJob, instant};
-use asyncjob_shared::runner::{RunSettings, Runner};
+use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::DynamoStore;
 use asyncjob_shared::store::test_support::schema::{DATA_VERSION, DATA_VERSION_KEY, ID, STATUS};
 use asyncjob_shared::store::test_support::{Item, from_item};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expect::{Expectation, check_answer};
-use super::schedule::{Action, Step, Via, delivery_version};
+use super::schedule::{Action, Interloper, Step, Via, delivery_version};
 use crate::faults::FaultPlan;
 use crate::{ApiRequest, TestEnv};
 
@@ -94,7 +94,9 @@ impl World {
         self.counts.steps += 1;
         let before = self.snapshot().await;
         self.plan.set(step.faults.clone());
-        let result = self.act(index, &step.action, &before).await;
+        // Boxed: the handlers', runner's and store's futures nest deep, and a test thread's
+        // stack is small.
+        let result = Box::pin(self.act(index, &step.action, &before)).await;
         self.plan.clear();
         let after = self.snapshot().await;
         self.learn_jobs(&after);
@@ -109,7 +111,7 @@ impl World {
             self.advance_clock().await;
             let registry = Registry::built_in();
             let runner = self.runner(registry, format!("settle-{round}"));
-            let _ = runner.sweep(Instant::now() + FAR).await;
+            let _ = Box::pin(runner.sweep(Instant::now() + FAR)).await;
             let after = self.snapshot().await;
             self.check(&after)?;
             if !after
@@ -159,6 +161,9 @@ impl World {
                         ApiRequest::delete(&format!("/job/{id}/status")),
                     )
                     .await;
+                if answer.status == 202 {
+                    self.expect_final(&id, JobStatus::Cancelled)?;
+                }
                 check_answer(&answer, Expectation::cancel(before, &id))
             }
             Action::Poll { job } => {
@@ -191,12 +196,13 @@ impl World {
                 };
                 let runner = self.runner(registry, format!("worker-{index}"));
                 let id = JobId::parse(&id).expect("a job id");
-                let crashed = tokio::select! {
-                    _ = runner.run(&id, Instant::now() + FAR) => false,
-                    () = self.plan.crashed() => true,
+                let outcome = tokio::select! {
+                    outcome = runner.run(&id, Instant::now() + FAR) => outcome.ok(),
+                    () = self.plan.crashed() => None,
                 };
-                self.counts.crashes += u64::from(crashed);
-                Ok(())
+                drop(runner);
+                self.counts.crashes += u64::from(outcome.is_none());
+                self.expect_outcome(id.as_str(), outcome.as_ref())
             }
             Action::Sweep { lagging } => {
                 let registry = if *lagging {
@@ -214,6 +220,89 @@ impl World {
             }
             Action::AdvanceClock => {
                 self.advance_clock().await;
+                Ok(())
+            }
+            Action::Interleave { job, interloper } => {
+                let id = JobId::parse(&self.job(*job)).expect("a job id");
+                let ended = self.interleave(index, &id, *interloper).await?;
+                for (id, status) in ended {
+                    self.expect_final(&id, status)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `id` and, while one of the run's requests waits, lets `interloper` act; then the
+    /// run goes on. The interloper uses the store without faults. Returns the statuses the
+    /// answers promised for good.
+    async fn interleave(
+        &self,
+        index: usize,
+        id: &JobId,
+        interloper: Interloper,
+    ) -> Result<Vec<(String, JobStatus)>, String> {
+        let runner = self.runner(Registry::built_in(), format!("worker-{index}"));
+        let run = runner.run(id, Instant::now() + FAR);
+        tokio::pin!(run);
+        let finished = tokio::select! {
+            _ = &mut run => true,
+            () = self.plan.paused() => false,
+        };
+        let mut ended = Vec::new();
+        let acted = match interloper {
+            Interloper::Cancel => {
+                let answer = self
+                    .env
+                    .send(ApiRequest::delete(&format!("/job/{id}/status")))
+                    .await;
+                if answer.status == 202 {
+                    ended.push((id.to_string(), JobStatus::Cancelled));
+                }
+                check_answer(&answer, Expectation::Any)
+            }
+            Interloper::TakeOver => {
+                self.advance_clock().await;
+                let context = MigrationContext::on(&self.env.store, self.settings.page_size);
+                let other = Runner::new(
+                    &self.env.store,
+                    Registry::built_in(),
+                    context,
+                    &self.settings,
+                    format!("takeover-{index}"),
+                );
+                let outcome = other.run(id, Instant::now() + FAR).await.ok();
+                ended.extend(final_status(outcome.as_ref()).map(|status| (id.to_string(), status)));
+                Ok(())
+            }
+            Interloper::KickOff(version) => {
+                let request = ApiRequest::post(&format!("/$data-migration?dataVersion={version}"))
+                    .prefer_async();
+                check_answer(&self.env.send(request).await, Expectation::Any)
+            }
+        };
+        self.plan.resume();
+        let outcome = if finished { None } else { run.await.ok() };
+        ended.extend(final_status(outcome.as_ref()).map(|status| (id.to_string(), status)));
+        acted.map(|()| ended)
+    }
+
+    /// A run's outcome promises the job's status for good.
+    fn expect_outcome(&mut self, id: &str, outcome: Option<&RunOutcome>) -> Result<(), String> {
+        match final_status(outcome) {
+            Some(status) => self.expect_final(id, status),
+            None => Ok(()),
+        }
+    }
+
+    /// Someone was told the job is `status` now: it must stay so.
+    fn expect_final(&mut self, id: &str, status: JobStatus) -> Result<(), String> {
+        match self.model.final_status.get(id) {
+            Some(previous) if *previous != status => Err(format!(
+                "job {id} was reported {previous}, and now {status}"
+            )),
+            _ => {
+                self.model.final_status.insert(id.to_owned(), status);
                 Ok(())
             }
         }
@@ -432,6 +521,16 @@ impl World {
             ));
         }
         Ok(())
+    }
+}
+
+/// The status a run's outcome reports a job ended in.
+fn final_status(outcome: Option<&RunOutcome>) -> Option<JobStatus> {
+    match outcome? {
+        RunOutcome::Completed => Some(JobStatus::Completed),
+        RunOutcome::Cancelled => Some(JobStatus::Cancelled),
+        RunOutcome::GaveUp => Some(JobStatus::Error),
+        _ => None,
     }
 }
 
