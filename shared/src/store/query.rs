@@ -71,8 +71,13 @@ impl SearchQuery {
     }
 
     /// Orders the candidates and cuts the page. Given at least `count + 1` candidates in
-    /// every key range, whether another page exists is known without another read.
+    /// every key range, whether another page exists is known without another read. A job
+    /// whose status changed between the reads of two ranges is in both: only its newer
+    /// version is kept, so no job is listed twice.
     pub(crate) fn page(&self, mut candidates: Vec<AsyncJob>, total: Option<u64>) -> SearchPage {
+        let version = |job: &AsyncJob| job.meta.version_id.parse::<u64>().unwrap_or(0);
+        candidates.sort_by(|a, b| a.id.cmp(&b.id).then(version(b).cmp(&version(a))));
+        candidates.dedup_by(|later, kept| later.id == kept.id);
         candidates.sort_by_cached_key(Position::of);
         if self.order == Order::NewestFirst {
             candidates.reverse();
@@ -112,6 +117,42 @@ pub struct SearchPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{JobType, Meta};
+
+    #[test]
+    fn a_job_read_in_two_ranges_is_listed_once_in_its_newer_version() {
+        let job = |minute: u32| {
+            AsyncJob::accepted(
+                JobType::DataMigration,
+                1,
+                "urn:test".into(),
+                &format!("2026-11-27T12:{minute:02}:00.000Z"),
+            )
+        };
+        let (first, second) = (job(1), job(2));
+        let mut moved_on = first.clone();
+        moved_on.status = JobStatus::Completed;
+        moved_on.meta = Meta {
+            version_id: "7".into(),
+            last_updated: "2026-11-27T12:05:00.000Z".into(),
+        };
+        let query = SearchQuery {
+            ids: None,
+            types: None,
+            statuses: Some(vec![JobStatus::Accepted, JobStatus::Completed]),
+            count: 10,
+            order: Order::NewestFirst,
+            after: None,
+            total: false,
+        };
+        for candidates in [
+            vec![first.clone(), second.clone(), moved_on.clone()],
+            vec![moved_on.clone(), second.clone(), first.clone()],
+        ] {
+            let page = query.page(candidates, None);
+            assert_eq!(page.jobs, vec![second.clone(), moved_on.clone()]);
+        }
+    }
 
     #[test]
     fn positions_accept_only_their_own_shape() {

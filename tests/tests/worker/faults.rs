@@ -1,16 +1,18 @@
-//! The runner against the engine when DynamoDB's answers go wrong: a migration is recorded
-//! as applied only together with the data version it reached, and a checkpoint that landed
-//! is the run's own even when its answer was lost.
+//! The runner against the engine when DynamoDB's answers or items go wrong: a migration is
+//! recorded as applied only together with the data version it reached, a checkpoint that
+//! landed is the run's own even when its answer was lost, and an unreadable item stops
+//! nothing.
 
-use asyncjob_shared::migration::MigrationContext;
-use asyncjob_shared::migration::{ExpireFinishedJobs, Registry};
-use asyncjob_shared::model::JobStatus;
+use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, Runner};
 use asyncjob_shared::store::RunStore;
-use asyncjob_tests::TestEnv;
+use asyncjob_shared::store::test_support::to_item;
 use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
+use asyncjob_tests::{ApiRequest, TestEnv};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::support::{far_deadline, legacy_jobs, put_items, settings};
+use crate::support::{far_deadline, legacy_jobs, put_items, runner_on, settings};
 
 /// DynamoDB cancels the transaction that records the last page of migration 1 and moves the
 /// data version up, for a reason other than its conditions. The job must not be completed:
@@ -84,4 +86,75 @@ async fn a_checkpoint_whose_answer_was_lost_does_not_stop_the_run() {
         );
         assert_eq!(env.store.data_version().await.unwrap(), 2);
     }
+}
+
+/// An item this release cannot read (here, an attribute a newer release added) is skipped
+/// and logged by searches, the sweeper and migrations, and counted in the job's output; it
+/// stops none of them.
+#[tokio::test]
+async fn one_unreadable_item_stops_nothing() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(3)).await;
+    let mut newer = AsyncJob::accepted(
+        JobType::DataMigration,
+        1,
+        "urn:newer-release".into(),
+        &instant::format(instant::now()),
+    );
+    newer.status = JobStatus::Accepted;
+    let unreadable_id = newer.id.clone();
+    let mut item = to_item(&StoredJob::new(newer)).unwrap();
+    item.insert("priority".into(), AttributeValue::N("3".into()));
+    put_items(&env, &[item]).await;
+    let job = env.kick_off(2).await;
+
+    for query in [
+        "/AsyncJob?status=accepted",
+        "/AsyncJob?_sort=requestTime",
+        &format!("/AsyncJob?_id={unreadable_id},{}", job.id),
+    ] {
+        let page = env.send(ApiRequest::get(query)).await;
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        let ids: Vec<&str> = page.body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["resource"]["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&job.id.as_str()), "{query}: {ids:?}");
+        assert!(!ids.contains(&unreadable_id.as_str()), "{query}: {ids:?}");
+    }
+
+    let settings = settings();
+    let sweeper = runner_on(&env, Registry::built_in(), &settings, "sweeper");
+    let outcomes = sweeper.sweep(far_deadline()).await.unwrap();
+    assert!(
+        outcomes.contains(&(job.id.clone(), RunOutcome::Completed)),
+        "{outcomes:?}"
+    );
+    let done = env
+        .send(ApiRequest::get(&format!("/job/{}/status", job.id)))
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let skipped: Vec<i64> = done.body["output"]["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|part| part["name"] == "migration")
+        .map(|part| {
+            part["part"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "itemsSkipped")
+                .unwrap()["valueInteger"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![1, 1],
+        "each migration skipped the unreadable item"
+    );
 }

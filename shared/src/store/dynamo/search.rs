@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, try_join_all};
 use time::OffsetDateTime;
 
 use super::errors::store_error;
@@ -15,6 +15,16 @@ use super::schema::{
 use super::table::{Table, s};
 use crate::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, StoredJob};
 use crate::store::{Order, Position, SearchPage, SearchQuery, StoreError};
+
+/// The live job in an item a Query returned; `None` for an expired one, and for one this
+/// release cannot read, which is logged with its id and skipped: one bad item never fails a
+/// search page or stops the sweeper.
+fn readable(found: Item, now: OffsetDateTime) -> Option<StoredJob> {
+    item::from_item(found, now)
+        .inspect_err(|error| tracing::warn!(%error, "skipped an item"))
+        .ok()
+        .flatten()
+}
 
 /// One key range of one index, already in request-time order.
 #[derive(Clone, Copy, Debug)]
@@ -140,7 +150,7 @@ impl Table {
             .map_err(store_error)?;
         let mut jobs = Vec::new();
         for found in output.items.unwrap_or_default() {
-            jobs.extend(item::from_item(found, now)?);
+            jobs.extend(readable(found, now));
         }
         Ok(jobs)
     }
@@ -177,14 +187,16 @@ impl Table {
         let mut unique = ids.to_vec();
         unique.sort();
         unique.dedup();
-        let found = try_join_all(unique.iter().map(|id| self.get(id, now))).await?;
-        Ok(query.page_of_found(
-            found
-                .into_iter()
-                .flatten()
-                .map(|stored| stored.job)
-                .collect(),
-        ))
+        let mut found = Vec::new();
+        for read in join_all(unique.iter().map(|id| self.get(id, now))).await {
+            match read {
+                Ok(stored) => found.extend(stored.map(|stored| stored.job)),
+                // One unreadable job does not fail the page; its error names it.
+                Err(StoreError::Failed(reason)) => tracing::warn!(%reason, "skipped an item"),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(query.page_of_found(found))
     }
 
     /// Up to `need` jobs of one key range that come after `after` in `order`.
@@ -215,7 +227,7 @@ impl Table {
                 .await
                 .map_err(store_error)?;
             for item in output.items.unwrap_or_default() {
-                let Some(stored) = item::from_item(item, now)? else {
+                let Some(stored) = readable(item, now) else {
                     continue;
                 };
                 // A BETWEEN range includes the position itself.
