@@ -5,11 +5,11 @@ use asyncjob_shared::config::Config;
 use asyncjob_shared::http::auth::{self, Access};
 use asyncjob_shared::http::serve::{answer, record_job};
 use asyncjob_shared::http::{ApiError, request, response};
-use asyncjob_shared::model::{AsyncJob, Bundle, Entry, Link};
+use asyncjob_shared::model::{AsyncJob, Bundle, Entry, IssueCode, Link, OperationOutcome};
 use asyncjob_shared::parse::form_pairs;
 use asyncjob_shared::parse::search::Search;
 use asyncjob_shared::routes;
-use asyncjob_shared::store::JobStore;
+use asyncjob_shared::store::{JobStore, SearchPage, Total};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -43,25 +43,42 @@ async fn search(
     )?;
     let base = request::base_url(request, config)?;
     let page = store.search(&search.query).await?;
+    Ok(response::fhir_response(
+        StatusCode::OK,
+        &bundle(&search, &base, page),
+    ))
+}
+
+/// The `searchset` Bundle of one page: its links, its matches, and the total when counted.
+fn bundle(search: &Search, base: &str, page: SearchPage) -> Bundle {
     let mut links = vec![Link {
         relation: "self",
-        url: search.self_url(&base),
+        url: search.self_url(base),
     }];
     if let Some(next) = &page.next {
         links.push(Link {
             relation: "next",
-            url: search.next_url(&base, next),
+            url: search.next_url(base, next),
         });
     }
-    let entries = page
+    let mut entries: Vec<Entry> = page
         .jobs
         .into_iter()
-        .map(|job| Entry::matched(resource_url(&base, &job), job))
+        .map(|job| Entry::matched(resource_url(base, &job), job))
         .collect();
-    Ok(response::fhir_response(
-        StatusCode::OK,
-        &Bundle::searchset(page.total, links, entries),
-    ))
+    let total = match page.total {
+        Total::Counted(total) => Some(total),
+        Total::NotAsked => None,
+        Total::OverBudget => {
+            entries.push(Entry::outcome(OperationOutcome::warning(
+                IssueCode::TooCostly,
+                "_total=accurate: the matches could not be counted within the time this \
+                 request may take; the page is complete, the total is left out",
+            )));
+            None
+        }
+    };
+    Bundle::searchset(total, links, entries)
 }
 
 /// The parameters of a `POST _search`, which come as a form.

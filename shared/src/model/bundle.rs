@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::job::AsyncJob;
+use super::outcome::OperationOutcome;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,9 +26,18 @@ pub struct Link {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    pub full_url: String,
-    pub resource: AsyncJob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_url: Option<String>,
+    pub resource: EntryResource,
     pub search: EntrySearch,
+}
+
+/// A match, or a note about the search itself.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum EntryResource {
+    Job(Box<AsyncJob>),
+    Outcome(OperationOutcome),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -48,11 +58,20 @@ impl Bundle {
 }
 
 impl Entry {
-    pub fn matched(full_url: String, resource: AsyncJob) -> Self {
+    pub fn matched(full_url: String, job: AsyncJob) -> Self {
         Self {
-            full_url,
-            resource,
+            full_url: Some(full_url),
+            resource: EntryResource::Job(Box::new(job)),
             search: EntrySearch { mode: "match" },
+        }
+    }
+
+    /// An OperationOutcome about the search (FHIR's search mode `outcome`).
+    pub fn outcome(outcome: OperationOutcome) -> Self {
+        Self {
+            full_url: None,
+            resource: EntryResource::Outcome(outcome),
+            search: EntrySearch { mode: "outcome" },
         }
     }
 }

@@ -68,6 +68,10 @@ impl OperationOutcome {
         Self::single(Severity::Error, code, diagnostics)
     }
 
+    pub fn warning(code: IssueCode, diagnostics: impl Into<String>) -> Self {
+        Self::single(Severity::Warning, code, diagnostics)
+    }
+
     pub fn information(diagnostics: impl Into<String>) -> Self {
         Self::single(Severity::Information, IssueCode::Informational, diagnostics)
     }

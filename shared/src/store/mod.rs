@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 pub use dynamo::{DynamoStore, dynamodb_client, ensure_table, local_client};
 pub use memory::MemoryStore;
-pub use query::{Order, Position, SearchPage, SearchQuery};
+pub use query::{Order, Position, SearchPage, SearchQuery, Total};
 
 use crate::model::{AsyncJob, JobId, JobStatus, StoredJob};
 

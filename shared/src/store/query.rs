@@ -74,7 +74,7 @@ impl SearchQuery {
     /// every key range, whether another page exists is known without another read. A job
     /// whose status changed between the reads of two ranges is in both: only its newer
     /// version is kept, so no job is listed twice.
-    pub(crate) fn page(&self, mut candidates: Vec<AsyncJob>, total: Option<u64>) -> SearchPage {
+    pub(crate) fn page(&self, mut candidates: Vec<AsyncJob>, total: Total) -> SearchPage {
         let version = |job: &AsyncJob| job.meta.version_id.parse::<u64>().unwrap_or(0);
         candidates.sort_by(|a, b| a.id.cmp(&b.id).then(version(b).cmp(&version(a))));
         candidates.dedup_by(|later, kept| later.id == kept.id);
@@ -96,7 +96,11 @@ impl SearchQuery {
     /// reading jobs rather than an index.
     pub(crate) fn page_of_found(&self, found: Vec<AsyncJob>) -> SearchPage {
         let matching: Vec<AsyncJob> = found.into_iter().filter(|job| self.matches(job)).collect();
-        let total = self.total.then_some(matching.len() as u64);
+        let total = if self.total {
+            Total::Counted(matching.len() as u64)
+        } else {
+            Total::NotAsked
+        };
         let after_cursor = matching
             .into_iter()
             .filter(|job| self.comes_after_cursor(job))
@@ -110,8 +114,16 @@ pub struct SearchPage {
     pub jobs: Vec<AsyncJob>,
     /// Where the next page starts, when there is one.
     pub next: Option<Position>,
-    /// The number of matches in all pages, when it was asked for.
-    pub total: Option<u64>,
+    pub total: Total,
+}
+
+/// The number of matches in all pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Total {
+    NotAsked,
+    Counted(u64),
+    /// Counting would have taken longer than the request may.
+    OverBudget,
 }
 
 #[cfg(test)]
@@ -149,7 +161,7 @@ mod tests {
             vec![first.clone(), second.clone(), moved_on.clone()],
             vec![moved_on.clone(), second.clone(), first.clone()],
         ] {
-            let page = query.page(candidates, None);
+            let page = query.page(candidates, Total::NotAsked);
             assert_eq!(page.jobs, vec![second.clone(), moved_on.clone()]);
         }
     }

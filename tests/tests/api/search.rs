@@ -1,6 +1,8 @@
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use asyncjob_shared::model::{AsyncJob, CodeSet, JobStatus, instant};
+use asyncjob_tests::faults::{Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{Answer, ApiRequest, BASE, TestEnv};
 
 use crate::support::job;
@@ -17,11 +19,13 @@ async fn seed(env: &TestEnv, n: usize) -> Vec<AsyncJob> {
     jobs
 }
 
+/// The ids of the matches (outcome entries left out).
 fn ids(answer: &Answer) -> Vec<String> {
     answer.body["entry"]
         .as_array()
         .unwrap_or(&Vec::new())
         .iter()
+        .filter(|entry| entry["search"]["mode"] == "match")
         .map(|entry| entry["resource"]["id"].as_str().unwrap().to_owned())
         .collect()
 }
@@ -197,6 +201,38 @@ async fn total_is_counted_when_asked() {
         .send(ApiRequest::get("/AsyncJob?_total=accurate&_count=1"))
         .await;
     assert_eq!(all.body["total"], 10);
+}
+
+/// Counting stops at the request's budget: the page comes whole, without `total`, and with
+/// an OperationOutcome entry that says why.
+#[tokio::test]
+async fn a_total_that_takes_too_long_is_left_out_and_said_so() {
+    let env = TestEnv::start().await;
+    seed(&env, 6).await;
+    let plan = FaultPlan::default();
+    let slow = env
+        .faulty_store(&plan)
+        .with_count_budget(Duration::from_millis(50));
+    // The page's Query comes first, then the count's.
+    plan.set(vec![FaultRule {
+        operation: "Query",
+        occurrence: 1,
+        fault: Fault::Latency(500),
+    }]);
+    let answer = env
+        .send_to(
+            &slow,
+            ApiRequest::get("/AsyncJob?status=accepted&_total=accurate&_count=2"),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.get("total").is_none(), "{}", answer.body);
+    assert!(!ids(&answer).is_empty(), "the page itself is there");
+    let entries = answer.body["entry"].as_array().unwrap();
+    let outcome = entries.last().unwrap();
+    assert_eq!(outcome["search"]["mode"], "outcome");
+    assert_eq!(outcome["resource"]["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["resource"]["issue"][0]["code"], "too-costly");
 }
 
 #[tokio::test]

@@ -30,10 +30,14 @@ use table::Table;
 /// retry.
 const MAX_CANCEL_ATTEMPTS: usize = 8;
 
+/// How long counting a search's total may take: well inside a function's timeout.
+const COUNT_BUDGET: Duration = Duration::from_secs(2);
+
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     table: Table,
     retention: Duration,
+    count_budget: Duration,
 }
 
 impl DynamoStore {
@@ -45,7 +49,14 @@ impl DynamoStore {
                 name: table.into(),
             },
             retention,
+            count_budget: COUNT_BUDGET,
         }
+    }
+
+    /// The same store, counting a search's total for at most `budget`.
+    pub fn with_count_budget(mut self, budget: Duration) -> Self {
+        self.count_budget = budget;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -90,7 +101,9 @@ impl JobStore for DynamoStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
-        self.table.search(query, instant::now()).await
+        self.table
+            .search(query, instant::now(), self.count_budget)
+            .await
     }
 }
 

@@ -2,6 +2,7 @@
 //! jobs from each, merging them into a page, and counting matches for `_total`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::future::{join_all, try_join_all};
@@ -14,7 +15,7 @@ use super::schema::{
 };
 use super::table::{Table, s};
 use crate::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, StoredJob};
-use crate::store::{Order, Position, SearchPage, SearchQuery, StoreError};
+use crate::store::{Order, Position, SearchPage, SearchQuery, StoreError, Total};
 
 /// The live job in an item a Query returned; `None` for an expired one, and for one this
 /// release cannot read, which is logged with its id and skipped: one bad item never fails a
@@ -117,14 +118,17 @@ impl KeyRange {
 }
 
 impl Table {
+    /// One page of `query`; an asked-for total is counted only until `count_budget` has
+    /// passed, so a search never runs past its function's time.
     pub async fn search(
         &self,
         query: &SearchQuery,
         now: OffsetDateTime,
+        count_budget: Duration,
     ) -> Result<SearchPage, StoreError> {
         match &query.ids {
             Some(ids) => self.search_ids(ids, query, now).await,
-            None => self.search_ranges(query, now).await,
+            None => self.search_ranges(query, now, count_budget).await,
         }
     }
 
@@ -159,6 +163,7 @@ impl Table {
         &self,
         query: &SearchQuery,
         now: OffsetDateTime,
+        count_budget: Duration,
     ) -> Result<SearchPage, StoreError> {
         let ranges = KeyRange::covering(query);
         let need = query.count + 1;
@@ -169,10 +174,13 @@ impl Table {
         )
         .await?;
         let total = if query.total {
-            let counts = try_join_all(ranges.iter().map(|range| self.count(range, now))).await?;
-            Some(counts.into_iter().sum())
+            let counting = try_join_all(ranges.iter().map(|range| self.count(range, now)));
+            match tokio::time::timeout(count_budget, counting).await {
+                Ok(counts) => Total::Counted(counts?.into_iter().sum()),
+                Err(_) => Total::OverBudget,
+            }
         } else {
-            None
+            Total::NotAsked
         };
         Ok(query.page(pages.into_iter().flatten().collect(), total))
     }
