@@ -82,6 +82,9 @@ pub enum RunOutcome {
 /// Jobs the sweeper looks at per run.
 const SWEEP_BATCH: usize = 25;
 
+/// Items of each final status the sweeper looks at for expiry per run.
+const REAP_BATCH: usize = 100;
+
 pub struct Runner<'a, S> {
     store: &'a S,
     registry: &'a Registry,
@@ -135,10 +138,15 @@ impl<'a, S: RunStore> Runner<'a, S> {
         }
     }
 
-    /// Runs accepted jobs that no live lease holds and that are not backing off, oldest
-    /// first: new jobs the stream missed, and jobs whose worker died, stopped at its
-    /// deadline or failed. One job's trouble does not stop the others.
+    /// Deletes expired jobs, then runs accepted jobs that no live lease holds and that are
+    /// not backing off, oldest first: new jobs the stream missed, and jobs whose worker
+    /// died, stopped at its deadline or failed. One job's trouble does not stop the others.
     pub async fn sweep(&self, deadline: Instant) -> Result<Vec<(JobId, RunOutcome)>, StoreError> {
+        match self.store.reap_expired(REAP_BATCH).await {
+            Ok(0) => {}
+            Ok(reaped) => tracing::info!(reaped, "deleted expired jobs"),
+            Err(error) => tracing::warn!(%error, "could not delete expired jobs"),
+        }
         let mut outcomes = Vec::new();
         for stored in self.store.accepted_jobs(SWEEP_BATCH).await? {
             if Instant::now() + self.settings.stop_before_deadline >= deadline {

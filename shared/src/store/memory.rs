@@ -186,6 +186,14 @@ impl RunStore for MemoryStore {
         Ok(accepted)
     }
 
+    async fn reap_expired(&self, _limit: usize) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let now = instant::now();
+        let before = state.jobs.len();
+        state.jobs.retain(|_, stored| stored.is_live_at(now));
+        Ok((before - state.jobs.len()) as u64)
+    }
+
     fn retention(&self) -> Duration {
         self.retention
     }

@@ -187,6 +187,11 @@ pub trait RunStore: JobStore {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredJob>, StoreError>> + Send;
 
+    /// Deletes up to about `limit` expired jobs of each final status, oldest first, and
+    /// says how many. DynamoDB's TTL deletes them only eventually (sometimes days later);
+    /// until then an oldest-first search would read past them.
+    fn reap_expired(&self, limit: usize) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// How long finished jobs stay readable.
     fn retention(&self) -> Duration;
 }

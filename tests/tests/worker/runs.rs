@@ -3,7 +3,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::Registry;
-use asyncjob_shared::model::JobStatus;
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings};
 use asyncjob_shared::store::RunStore;
 use asyncjob_shared::store::test_support::Item;
@@ -394,4 +394,57 @@ async fn a_job_that_keeps_failing_ends_in_error() {
     );
     // A failed job frees the way for a retry.
     assert_ne!(env.kick_off(1).await.id, job.id);
+}
+
+/// DynamoDB's TTL deletes expired jobs only eventually; the sweeper deletes them itself, so
+/// an oldest-first search does not read past them: once swept, its page is one Query.
+#[tokio::test]
+async fn the_sweeper_deletes_expired_jobs_so_oldest_first_searches_skip_nothing() {
+    let env = TestEnv::start().await;
+    let finished = |minutes_ago: i64, expired: bool| {
+        let at = instant::now() - time::Duration::minutes(minutes_ago);
+        let mut job = AsyncJob::accepted(
+            JobType::DataMigration,
+            1,
+            "urn:t".into(),
+            &instant::format(at),
+        );
+        job.status = JobStatus::Completed;
+        let mut stored = StoredJob::new(job);
+        let expiry = if expired { -1 } else { 3600 };
+        stored.expires_at = Some(instant::now() + time::Duration::seconds(expiry));
+        stored
+    };
+    for minutes_ago in 100..130 {
+        env.put(&finished(minutes_ago, true)).await;
+    }
+    let oldest_live = finished(50, false);
+    env.put(&oldest_live).await;
+    env.put(&finished(10, false)).await;
+
+    let search = "/AsyncJob?status=completed&_sort=requestTime&_count=1";
+    let queries = |operations: Vec<String>| operations.iter().filter(|o| *o == "Query").count();
+    env.operations.take();
+    let before = env.send(ApiRequest::get(search)).await;
+    assert_eq!(
+        before.body["entry"][0]["resource"]["id"],
+        oldest_live.job.id.as_str()
+    );
+    assert!(
+        queries(env.operations.take()) > 1,
+        "it read past the expired jobs"
+    );
+
+    let settings = settings();
+    let sweeper = runner_on(&env, Registry::built_in(), &settings, "sweeper");
+    sweeper.sweep(far_deadline()).await.unwrap();
+    assert_eq!(env.job_ids().await.len(), 2, "the expired jobs are gone");
+
+    env.operations.take();
+    let after = env.send(ApiRequest::get(search)).await;
+    assert_eq!(
+        after.body["entry"][0]["resource"]["id"],
+        oldest_live.job.id.as_str()
+    );
+    assert_eq!(queries(env.operations.take()), 1);
 }

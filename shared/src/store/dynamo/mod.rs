@@ -131,6 +131,10 @@ impl RunStore for DynamoStore {
         self.table.accepted_jobs(limit, instant::now()).await
     }
 
+    async fn reap_expired(&self, limit: usize) -> Result<u64, StoreError> {
+        self.table.reap_expired(limit, instant::now()).await
+    }
+
     fn retention(&self) -> Duration {
         self.retention
     }

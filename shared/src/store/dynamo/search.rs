@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::future::{join_all, try_join_all};
 use time::OffsetDateTime;
 
-use super::errors::store_error;
+use super::errors::{applied, store_error};
 use super::item::{self, Item};
 use super::schema::{
-    EXPIRES_AT, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY, type_sort_key,
+    EXPIRES_AT, ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY, type_sort_key,
 };
 use super::table::{Table, s};
 use crate::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, StoredJob};
@@ -157,6 +157,56 @@ impl Table {
             jobs.extend(readable(found, now));
         }
         Ok(jobs)
+    }
+
+    /// Deletes expired jobs of each final status from the oldest: one Query page of at most
+    /// `limit` items a status, then a conditional delete of each expired one (a job that is
+    /// not expired after all stays).
+    pub async fn reap_expired(&self, limit: usize, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut reaped = 0;
+        for status in JobStatus::ALL.iter().filter(|status| status.is_final()) {
+            let range = KeyRange::Status(*status);
+            let condition = range.key_condition(Order::OldestFirst, None);
+            let mut names = condition.names.clone();
+            names.insert("#expires".into(), EXPIRES_AT.into());
+            let mut values = condition.values.clone();
+            values.insert(
+                ":now".into(),
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            );
+            let output = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(range.index())
+                .key_condition_expression(condition.expression)
+                .filter_expression("#expires <= :now")
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values.clone()))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(store_error)?;
+            for expired in output.items.unwrap_or_default() {
+                let Some(id) = expired.get(ID).cloned() else {
+                    continue;
+                };
+                let result = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.name)
+                    .key(ID, id)
+                    .condition_expression("#expires <= :now")
+                    .expression_attribute_names("#expires", EXPIRES_AT)
+                    .expression_attribute_values(":now", values[":now"].clone())
+                    .send()
+                    .await;
+                reaped += u64::from(applied(result, |e| {
+                    e.is_conditional_check_failed_exception()
+                })?);
+            }
+        }
+        Ok(reaped)
     }
 
     async fn search_ranges(
