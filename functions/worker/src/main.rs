@@ -7,11 +7,13 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     let (store, config) = asyncjob_shared::lambda::init().await?;
     let (store, config) = (&store, &config);
+    // Checked at start: a registry with a gap stops the function here, not mid-job.
+    let registry = Registry::built_in();
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Each invocation is a worker of its own in leases, named by its request id.
         let runner = Runner::new(
             store,
-            Registry::built_in(),
+            registry,
             MigrationContext::on(store, config.run.page_size),
             &config.run,
             &event.context.request_id,
