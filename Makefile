@@ -5,7 +5,7 @@ CHECKOV_VENV := .venv-checkov
 # The binaries template.yaml deploys (a test keeps the two lists equal).
 FUNCTIONS := kickoff kickoff-events status cancel search worker
 
-.PHONY: dev seed build bench test fmt lint template-lint unit integration contract tools
+.PHONY: dev seed build bench soak test fmt lint template-lint unit integration contract tools
 
 ## Serve the whole API on http://127.0.0.1:9000 with its engine on 127.0.0.1:8000.
 dev: tools
@@ -47,10 +47,20 @@ template-lint: tools
 unit:
 	cargo nextest run --workspace --exclude asyncjob-tests
 
-## The real handlers, runner and entrypoints against the embedded engine, the template's
-## wiring, and the module layout (tests/).
+## The real handlers, runner and entrypoints against the embedded engine, the randomized
+## lifecycle test under injected faults, the template's wiring, and the module layout
+## (tests/). The tests record the DynamoDB actions each function sends; then each
+## function's policy in template.yaml is checked against them.
 integration:
+	rm -rf target/iam-actions
 	cargo nextest run -p asyncjob-tests
+	cargo nextest run -p asyncjob-tests --run-ignored only \
+		-E 'test(each_function_is_granted_exactly_the_actions_its_code_sends)'
+
+## The lifecycle test over 10,000 schedules (SOAK_SCHEDULES), written to RELIABILITY.md.
+soak:
+	cargo run --quiet -p asyncjob-tests --bin lifecycle -- \
+		--schedules $${SOAK_SCHEDULES:-10000} --report RELIABILITY.md
 
 ## schemathesis against a local stack of its own (ports 18000/19000).
 contract: tools

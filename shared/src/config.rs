@@ -39,9 +39,12 @@ pub struct Config {
     pub run: RunSettings,
     /// Key of the MAC that binds a search cursor to its search.
     pub cursor_key: Vec<u8>,
+    /// The EventBridge `source` kick-off events must come from.
+    pub event_source: String,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "asyncjob-jobs";
+pub const DEFAULT_EVENT_SOURCE: &str = "asyncjob.kickoff";
 const DEFAULT_RETENTION_DAYS: u64 = 30;
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 
@@ -67,6 +70,9 @@ impl Config {
         Ok(Self {
             table_name,
             cursor_key,
+            event_source: settings
+                .text("ASYNCJOB_EVENT_SOURCE")
+                .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
             public_base_url: settings
                 .text("PUBLIC_BASE_URL")
                 .map(|url| url.trim_end_matches('/').to_owned()),
@@ -196,6 +202,7 @@ mod tests {
             ("ASYNCJOB_MAX_ATTEMPTS", "4"),
             ("ASYNCJOB_MIGRATION_PAGE_SIZE", "25"),
             ("ASYNCJOB_RETRY_SECONDS", "2"),
+            ("ASYNCJOB_EVENT_SOURCE", "my.app"),
         ])
         .unwrap();
         assert_eq!(config.auth.mode, AuthMode::Local);
@@ -212,6 +219,7 @@ mod tests {
         assert_eq!(config.run.max_attempts, 4);
         assert_eq!(config.run.page_size, 25);
         assert_eq!(config.run.retry_delay, Duration::from_secs(2));
+        assert_eq!(config.event_source, "my.app");
     }
 
     #[test]

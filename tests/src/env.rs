@@ -6,6 +6,7 @@ use asyncjob_shared::model::{AsyncJob, JobId, StoredJob};
 use asyncjob_shared::routes;
 use asyncjob_shared::store::test_support::{Item, to_item};
 use asyncjob_shared::store::{DynamoStore, JobStore, ensure_table, local_client};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -14,7 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::Method;
 
 use crate::answer::Answer;
-use crate::engine::{Engine, OperationLog};
+use crate::engine::{Engine, OperationLog, as_function};
 use crate::faults::{FaultPlan, FaultyClient};
 use crate::openapi::openapi_statuses;
 use crate::request::ApiRequest;
@@ -24,7 +25,11 @@ pub const ENDPOINT_VARIABLE: &str = "ASYNCJOB_TEST_DYNAMODB_ENDPOINT";
 
 /// One test's world: an engine, a table of its own, and the handlers' dependencies.
 pub struct TestEnv {
+    /// The store the handlers use; its requests count as the function's they route to.
     pub store: DynamoStore,
+    /// The same store for code that runs outside the HTTP routes, by function (the worker,
+    /// the event kick-off): its requests count as that function's.
+    functions: BTreeMap<&'static str, DynamoStore>,
     pub config: Config,
     /// A client without the operation log, for looking at the table directly.
     pub client: Client,
@@ -52,18 +57,20 @@ impl TestEnv {
             .await
             .expect("the test table can be created");
         let operations = OperationLog::default();
-        let logged = Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .interceptor(operations.clone())
-                .build(),
-        );
         let mut config = Config::from_lookup(|_| None).expect("defaults are valid");
         config.table_name = table.clone();
         config.auth.mode = AuthMode::Local;
+        let logged = |log: OperationLog| {
+            let logged = client.config().to_builder().interceptor(log).build();
+            DynamoStore::new(Client::from_conf(logged), &table, config.retention)
+        };
+        let functions = ["worker", "kickoff-events"]
+            .into_iter()
+            .map(|function| (function, logged(operations.tagged(function))))
+            .collect();
         Self {
-            store: DynamoStore::new(logged, &table, config.retention),
+            store: logged(operations.clone()),
+            functions,
             config,
             client,
             table,
@@ -71,6 +78,12 @@ impl TestEnv {
             operations,
             engine,
         }
+    }
+
+    /// The store as `function`'s code outside the HTTP routes uses it: `worker` or
+    /// `kickoff-events`.
+    pub fn store_of(&self, function: &str) -> &DynamoStore {
+        &self.functions[function]
     }
 
     /// A store on this test's table whose requests meet the faults `plan` says. SDK retries
@@ -124,13 +137,17 @@ impl TestEnv {
         let request = request.build();
         let config = &self.config;
         let documented = openapi_statuses(&method, &path);
-        let response = match function_for(&method, &path) {
-            "kickoff" => kickoff::handle(store, config, request).await,
-            "status" => status::handle(store, config, request).await,
-            "cancel" => cancel::handle(store, config, request).await,
-            "search" => search::handle(store, config, request).await,
-            other => panic!("no test routing for the function {other:?}"),
-        };
+        let function = function_for(&method, &path);
+        let response = as_function(function, async {
+            match function {
+                "kickoff" => kickoff::handle(store, config, request).await,
+                "status" => status::handle(store, config, request).await,
+                "cancel" => cancel::handle(store, config, request).await,
+                "search" => search::handle(store, config, request).await,
+                other => panic!("no test routing for the function {other:?}"),
+            }
+        })
+        .await;
         let answer = Answer::from(response);
         // Every answer a test sees must be one api/openapi.yaml documents.
         match documented {
@@ -240,6 +257,12 @@ fn function_for(method: &Method, path: &str) -> &'static str {
     candidates
         .find(|route| route.method == method.as_str())
         .map_or(first, |route| route.function)
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.operations.save_actions();
+    }
 }
 
 fn uuid_like() -> String {

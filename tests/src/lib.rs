@@ -13,7 +13,7 @@ mod request;
 pub mod template;
 
 pub use answer::Answer;
-pub use engine::OperationLog;
+pub use engine::{OperationLog, as_function, recorded_actions_folder};
 pub use env::{ENDPOINT_VARIABLE, TestEnv};
 pub use openapi::openapi_statuses;
 pub use request::{ApiRequest, BASE, HOST};

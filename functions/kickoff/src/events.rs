@@ -1,6 +1,7 @@
 //! Kick-offs carried by events: SQS batches and EventBridge events. The same validation and
 //! idempotency as over HTTP; a redelivered message finds the job its first delivery created.
 
+use asyncjob_shared::config::Config;
 use asyncjob_shared::events::EventError;
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::JobId;
@@ -12,7 +13,13 @@ use serde_json::{Value, json};
 
 use crate::start_data_migration;
 
-pub async fn handle_event(store: &impl JobStore, payload: Value) -> Result<Value, EventError> {
+/// Handles an SQS batch, or an EventBridge event from the configured source; events from
+/// any other source are refused (the template also keeps others off the kick-off bus).
+pub async fn handle_event(
+    store: &impl JobStore,
+    config: &Config,
+    payload: Value,
+) -> Result<Value, EventError> {
     if payload.get("Records").is_some() {
         let event: SqsEvent = serde_json::from_value(payload)
             .map_err(|error| EventError::Invalid(format!("not an SQS event: {error}")))?;
@@ -22,6 +29,13 @@ pub async fn handle_event(store: &impl JobStore, payload: Value) -> Result<Value
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload).map_err(|error| {
         EventError::Invalid(format!("not an SQS or EventBridge event: {error}"))
     })?;
+    if event.source != config.event_source {
+        tracing::error!(source = ?event.source, "an event from another source was refused");
+        return Err(EventError::Invalid(format!(
+            "events from {:?} cannot kick off; the configured source is {:?}",
+            event.source, config.event_source
+        )));
+    }
     // An error makes Lambda retry the event, then hand it to the dead-letter queue.
     let job = kick_off(store, &event.detail, "eventbridge", event.id.as_deref())
         .await

@@ -1,11 +1,14 @@
 //! The worker: runs jobs handed over by the table's stream (new `accepted` jobs) and, on a
 //! schedule, sweeps for accepted jobs nobody is running.
 
+pub mod metrics;
+
 use std::time::Instant;
 
 use asyncjob_shared::events::EventError;
-use asyncjob_shared::model::{CodeSet, JobId, JobStatus};
-use asyncjob_shared::runner::Runner;
+use asyncjob_shared::model::run::millis;
+use asyncjob_shared::model::{CodeSet, JobId, JobStatus, instant};
+use asyncjob_shared::runner::{RunOutcome, Runner};
 use asyncjob_shared::store::RunStore;
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -23,7 +26,8 @@ pub async fn handle<S: RunStore>(
         let event: StreamEvent = serde_json::from_value(payload).map_err(|error| {
             EventError::Invalid(format!("not a DynamoDB stream event: {error}"))
         })?;
-        let response = run_stream(runner, event, deadline).await;
+        let (response, outcomes) = run_stream(runner, event, deadline).await;
+        report_failed_jobs(&outcomes);
         Ok(serde_json::to_value(response).expect("a batch response serializes"))
     } else {
         // Anything else is the schedule's tick.
@@ -31,7 +35,20 @@ pub async fn handle<S: RunStore>(
         for (id, outcome) in &outcomes {
             tracing::info!(job = %id, ?outcome, "swept");
         }
+        report_failed_jobs(&outcomes.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>());
         Ok(json!({ "jobsRun": outcomes.len() }))
+    }
+}
+
+/// Jobs that ended in `error` become the `JobsFailed` metric, on stdout as CloudWatch reads
+/// it: one JSON line, outside the tracing log's own format.
+fn report_failed_jobs(outcomes: &[RunOutcome]) {
+    let failed = outcomes
+        .iter()
+        .filter(|outcome| **outcome == RunOutcome::GaveUp)
+        .count();
+    if failed > 0 {
+        println!("{}", metrics::jobs_failed(failed, millis(instant::now())));
     }
 }
 
@@ -42,14 +59,18 @@ async fn run_stream<S: RunStore>(
     runner: &Runner<'_, S>,
     event: StreamEvent,
     deadline: Instant,
-) -> DynamoDbEventResponse {
+) -> (DynamoDbEventResponse, Vec<RunOutcome>) {
     let mut response = DynamoDbEventResponse::default();
+    let mut outcomes = Vec::new();
     for record in event.records {
         let Some(id) = accepted_job(&record) else {
             continue;
         };
         match runner.run(&id, deadline).await {
-            Ok(outcome) => tracing::info!(job = %id, ?outcome, "ran"),
+            Ok(outcome) => {
+                tracing::info!(job = %id, ?outcome, "ran");
+                outcomes.push(outcome);
+            }
             Err(error) => {
                 tracing::error!(job = %id, %error, "could not run the job");
                 let mut failure = DynamoDbBatchItemFailure::default();
@@ -64,7 +85,7 @@ async fn run_stream<S: RunStore>(
             break;
         }
     }
-    response
+    (response, outcomes)
 }
 
 #[derive(Deserialize)]

@@ -2,11 +2,17 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::JobStatus;
+use asyncjob_shared::store::DynamoStore;
 use asyncjob_tests::{ApiRequest, TestEnv};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::support::{runner_on, settings};
+
+/// The store as the event kick-off function uses it.
+fn events(env: &TestEnv) -> &DynamoStore {
+    env.store_of("kickoff-events")
+}
 
 fn sqs_event(messages: &[(&str, &str)]) -> Value {
     let records: Vec<Value> = messages
@@ -36,8 +42,9 @@ fn failures(response: &Value) -> Vec<String> {
 async fn twenty_duplicate_deliveries_create_one_job() {
     let env = TestEnv::start().await;
     let body = r#"{"type": "data-migration", "dataVersion": 2}"#;
-    let deliveries =
-        (0..20).map(|_| kickoff::events::handle_event(&env.store, sqs_event(&[("m-1", body)])));
+    let deliveries = (0..20).map(|_| {
+        kickoff::events::handle_event(events(&env), &env.config, sqs_event(&[("m-1", body)]))
+    });
     for response in join_all(deliveries).await {
         assert!(failures(&response.unwrap()).is_empty());
     }
@@ -52,7 +59,8 @@ async fn twenty_duplicate_deliveries_create_one_job() {
 async fn bad_messages_are_batch_item_failures_and_good_ones_still_start() {
     let env = TestEnv::start().await;
     let response = kickoff::events::handle_event(
-        &env.store,
+        events(&env),
+        &env.config,
         sqs_event(&[
             ("bad-json", "{not json"),
             ("bad-type", r#"{"type": "export"}"#),
@@ -80,27 +88,37 @@ async fn eventbridge_events_start_jobs_and_refuse_bad_ones() {
     let event = |detail: Value| {
         json!({
             "version": "0", "id": "e-1", "detail-type": "Start data migration",
-            "source": "my.app", "account": "123456789012", "time": "2026-11-27T12:00:00Z",
+            "source": "asyncjob.kickoff", "account": "123456789012", "time": "2026-11-27T12:00:00Z",
             "region": "us-east-1", "resources": [], "detail": detail
         })
     };
-    let started =
-        kickoff::events::handle_event(&env.store, event(json!({"type": "data-migration"})))
-            .await
-            .unwrap();
+    let started = kickoff::events::handle_event(
+        events(&env),
+        &env.config,
+        event(json!({"type": "data-migration"})),
+    )
+    .await
+    .unwrap();
     let id = started["jobId"].as_str().unwrap();
     assert_eq!(
         env.job(id).await.unwrap().job.request,
         "urn:asyncjob:eventbridge:e-1"
     );
     let refused = kickoff::events::handle_event(
-        &env.store,
+        events(&env),
+        &env.config,
         event(json!({"type": "data-migration", "dataVersion": 0})),
     )
     .await;
     assert!(refused.is_err());
+    // Only the configured source may kick off.
+    let mut foreign = event(json!({"type": "data-migration", "dataVersion": 2}));
+    foreign["source"] = json!("someone.else");
+    foreign["id"] = json!("e-2");
+    let refused = kickoff::events::handle_event(events(&env), &env.config, foreign).await;
+    assert!(refused.unwrap_err().to_string().contains("someone.else"));
     assert!(
-        kickoff::events::handle_event(&env.store, json!({"hello": "world"}))
+        kickoff::events::handle_event(events(&env), &env.config, json!({"hello": "world"}))
             .await
             .is_err()
     );
@@ -114,7 +132,8 @@ async fn eventbridge_events_start_jobs_and_refuse_bad_ones() {
 async fn a_redelivery_never_starts_a_second_job() {
     let env = TestEnv::start().await;
     let body = r#"{"type": "data-migration", "dataVersion": 1}"#;
-    let deliver = || kickoff::events::handle_event(&env.store, sqs_event(&[("m-1", body)]));
+    let deliver =
+        || kickoff::events::handle_event(events(&env), &env.config, sqs_event(&[("m-1", body)]));
     assert!(failures(&deliver().await.unwrap()).is_empty());
     let first = env.job_ids().await;
     assert_eq!(first.len(), 1);
@@ -133,24 +152,25 @@ async fn a_redelivery_never_starts_a_second_job() {
     }
 
     // Another message, the same request: that one is a retry and starts a fresh job.
-    let other = kickoff::events::handle_event(&env.store, sqs_event(&[("m-2", body)]));
+    let other =
+        kickoff::events::handle_event(events(&env), &env.config, sqs_event(&[("m-2", body)]));
     assert!(failures(&other.await.unwrap()).is_empty());
     assert_eq!(env.job_ids().await.len(), 2);
 
     // An EventBridge event for the version that runs is answered by its job, and
     // redelivered after that job was cancelled, by the same job.
     let event = json!({
-        "version": "0", "id": "e-9", "detail-type": "kick-off", "source": "my.app",
+        "version": "0", "id": "e-9", "detail-type": "kick-off", "source": "asyncjob.kickoff",
         "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {"type": "data-migration", "dataVersion": 1}
     });
-    let started = kickoff::events::handle_event(&env.store, event.clone())
+    let started = kickoff::events::handle_event(events(&env), &env.config, event.clone())
         .await
         .unwrap();
     let job = started["jobId"].as_str().unwrap().to_owned();
     let cancel = ApiRequest::delete(&format!("/job/{job}/status"));
     assert_eq!(env.send(cancel).await.status, 202);
-    let again = kickoff::events::handle_event(&env.store, event)
+    let again = kickoff::events::handle_event(events(&env), &env.config, event)
         .await
         .unwrap();
     assert_eq!(again["jobId"], job.as_str());

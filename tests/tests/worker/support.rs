@@ -36,8 +36,9 @@ pub fn runner_on<'a>(
     settings: &'a RunSettings,
     owner: &str,
 ) -> Runner<'a, DynamoStore> {
-    let context = MigrationContext::on(&env.store, settings.page_size);
-    Runner::new(&env.store, registry, context, settings, owner)
+    let store = env.store_of("worker");
+    let context = MigrationContext::on(store, settings.page_size);
+    Runner::new(store, registry, context, settings, owner)
 }
 
 /// Moves the job's lease into the past, as if its worker had stalled for longer than it.

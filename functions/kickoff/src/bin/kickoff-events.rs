@@ -4,10 +4,10 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (store, _config) = asyncjob_shared::lambda::init().await?;
-    let store = &store;
+    let (store, config) = asyncjob_shared::lambda::init().await?;
+    let (store, config) = (&store, &config);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        kickoff::events::handle_event(store, event.payload)
+        kickoff::events::handle_event(store, config, event.payload)
             .await
             .map_err(Error::from)
     }))
