@@ -326,7 +326,7 @@ impl World {
                 }]});
                 // A failure is reported for SQS to deliver again; any answer is allowed here,
                 // and the checks after the step say whether it created a job it should not.
-                kickoff::events::handle_event(&self.store, payload)
+                kickoff::events::handle_event(&self.store, &self.env.config, payload)
                     .await
                     .map(drop)
                     .map_err(|error| format!("an SQS batch failed as a whole: {error}"))
@@ -338,7 +338,7 @@ impl World {
                     "time": "2026-11-28T00:00:00Z", "region": "us-east-1", "resources": [],
                     "detail": {"type": "data-migration", "dataVersion": delivery_version(k)}
                 });
-                let _ = kickoff::events::handle_event(&self.store, payload).await;
+                let _ = kickoff::events::handle_event(&self.store, &self.env.config, payload).await;
                 Ok(())
             }
         }
