@@ -138,7 +138,9 @@ impl TestEnv {
         let config = &self.config;
         let documented = openapi_statuses(&method, &path);
         let function = function_for(&method, &path);
-        let response = as_function(function, async {
+        // Boxed: a handler's future is large in a debug build, and a test thread's stack is
+        // small.
+        let response = Box::pin(as_function(function, async {
             match function {
                 "kickoff" => kickoff::handle(store, config, request).await,
                 "status" => status::handle(store, config, request).await,
@@ -146,7 +148,7 @@ impl TestEnv {
                 "search" => search::handle(store, config, request).await,
                 other => panic!("no test routing for the function {other:?}"),
             }
-        })
+        }))
         .await;
         let answer = Answer::from(response);
         // Every answer a test sees must be one api/openapi.yaml documents.

@@ -245,9 +245,10 @@ impl World {
         let runner = self.runner(Registry::built_in(), format!("worker-{index}"));
         let run = runner.run(id, Instant::now() + FAR);
         tokio::pin!(run);
-        let finished = tokio::select! {
-            _ = &mut run => true,
-            () = self.plan.paused() => false,
+        // `Some` when the run ended before any request paused.
+        let ended_early = tokio::select! {
+            outcome = &mut run => Some(outcome.ok()),
+            () = self.plan.paused() => None,
         };
         let mut ended = Vec::new();
         let acted = match interloper {
@@ -281,8 +282,15 @@ impl World {
                 check_answer(&self.env.send(request).await, Expectation::Any)
             }
         };
-        self.plan.resume();
-        let outcome = if finished { None } else { run.await.ok() };
+        let outcome = match ended_early {
+            Some(outcome) => outcome,
+            // Only a paused request may be resumed: a resume with nothing waiting would let
+            // the next step's pause through at once.
+            None => {
+                self.plan.resume();
+                run.await.ok()
+            }
+        };
         ended.extend(final_status(outcome.as_ref()).map(|status| (id.to_string(), status)));
         acted.map(|()| ended)
     }

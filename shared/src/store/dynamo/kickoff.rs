@@ -154,15 +154,8 @@ impl Table {
         job: &JobId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let record = self.delivery_record(delivery, job, now);
         let result = self
-            .client
-            .put_item()
-            .table_name(record.table_name)
-            .set_item(Some(record.item))
-            .set_condition_expression(record.condition_expression)
-            .set_expression_attribute_names(record.expression_attribute_names)
-            .send()
+            .put_alone(self.delivery_record(delivery, job, now))
             .await;
         applied(result, |e| e.is_conditional_check_failed_exception())
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::future::{join_all, try_join_all};
 use time::OffsetDateTime;
@@ -38,6 +39,18 @@ struct KeyCondition {
     expression: &'static str,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
+}
+
+impl KeyCondition {
+    /// The same condition with `#expires` and `:now` defined, for a filter on expiry.
+    fn with_expiry(mut self, now: OffsetDateTime) -> Self {
+        self.names.insert("#expires".into(), EXPIRES_AT.into());
+        self.values.insert(
+            ":now".into(),
+            AttributeValue::N(now.unix_timestamp().to_string()),
+        );
+        self
+    }
 }
 
 impl KeyRange {
@@ -118,6 +131,17 @@ impl KeyRange {
 }
 
 impl Table {
+    /// A Query of `range` under `condition`, the rest left to the caller.
+    fn query_range(&self, range: &KeyRange, condition: &KeyCondition) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.name)
+            .index_name(range.index())
+            .key_condition_expression(condition.expression)
+            .set_expression_attribute_names(Some(condition.names.clone()))
+            .set_expression_attribute_values(Some(condition.values.clone()))
+    }
+
     /// One page of `query`; an asked-for total is counted only until `count_budget` has
     /// passed, so a search never runs past its function's time.
     pub async fn search(
@@ -141,13 +165,7 @@ impl Table {
         let range = KeyRange::Status(JobStatus::Accepted);
         let condition = range.key_condition(Order::OldestFirst, None);
         let output = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .index_name(range.index())
-            .key_condition_expression(condition.expression)
-            .set_expression_attribute_names(Some(condition.names))
-            .set_expression_attribute_values(Some(condition.values))
+            .query_range(&range, &condition)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
@@ -166,23 +184,12 @@ impl Table {
         let mut reaped = 0;
         for status in JobStatus::ALL.iter().filter(|status| status.is_final()) {
             let range = KeyRange::Status(*status);
-            let condition = range.key_condition(Order::OldestFirst, None);
-            let mut names = condition.names.clone();
-            names.insert("#expires".into(), EXPIRES_AT.into());
-            let mut values = condition.values.clone();
-            values.insert(
-                ":now".into(),
-                AttributeValue::N(now.unix_timestamp().to_string()),
-            );
+            let condition = range
+                .key_condition(Order::OldestFirst, None)
+                .with_expiry(now);
             let output = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .index_name(range.index())
-                .key_condition_expression(condition.expression)
+                .query_range(&range, &condition)
                 .filter_expression("#expires <= :now")
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values.clone()))
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
                 .send()
                 .await
@@ -198,7 +205,7 @@ impl Table {
                     .key(ID, id)
                     .condition_expression("#expires <= :now")
                     .expression_attribute_names("#expires", EXPIRES_AT)
-                    .expression_attribute_values(":now", values[":now"].clone())
+                    .expression_attribute_values(":now", condition.values[":now"].clone())
                     .send()
                     .await;
                 reaped += u64::from(applied(result, |e| {
@@ -271,13 +278,7 @@ impl Table {
         let mut start: Option<Item> = None;
         loop {
             let output = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .index_name(range.index())
-                .key_condition_expression(condition.expression)
-                .set_expression_attribute_names(Some(condition.names.clone()))
-                .set_expression_attribute_values(Some(condition.values.clone()))
+                .query_range(range, &condition)
                 .scan_index_forward(order == Order::OldestFirst)
                 .limit(i32::try_from(need - found.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
@@ -303,26 +304,15 @@ impl Table {
 
     /// How many unexpired jobs one key range holds.
     async fn count(&self, range: &KeyRange, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let condition = range.key_condition(Order::NewestFirst, None);
-        let mut names = condition.names.clone();
-        names.insert("#expires".into(), EXPIRES_AT.into());
-        let mut values = condition.values.clone();
-        values.insert(
-            ":now".into(),
-            AttributeValue::N(now.unix_timestamp().to_string()),
-        );
+        let condition = range
+            .key_condition(Order::NewestFirst, None)
+            .with_expiry(now);
         let mut total = 0;
         let mut start: Option<Item> = None;
         loop {
             let output = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .index_name(range.index())
-                .key_condition_expression(condition.expression)
+                .query_range(range, &condition)
                 .filter_expression("attribute_not_exists(#expires) OR #expires > :now")
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
                 .select(Select::Count)
                 .set_exclusive_start_key(start.take())
                 .send()

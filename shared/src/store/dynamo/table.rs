@@ -1,7 +1,9 @@
 //! Reads and conditional writes of single items in the jobs table.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -73,19 +75,8 @@ impl Table {
     /// wrote it first; but when the item holds exactly `next`, the write is this one, applied
     /// by an attempt whose answer was lost, and it counts as written.
     pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
-        let put = self.put_if_at(expected_version, next)?;
         let result = self
-            .client
-            .put_item()
-            .table_name(put.table_name)
-            .set_item(Some(put.item))
-            .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_names(put.expression_attribute_names)
-            .set_expression_attribute_values(put.expression_attribute_values)
-            .set_return_values_on_condition_check_failure(
-                put.return_values_on_condition_check_failure,
-            )
-            .send()
+            .put_alone(self.put_if_at(expected_version, next)?)
             .await;
         match result {
             Ok(_) => Ok(true),
@@ -134,6 +125,25 @@ impl Table {
             Err(Cancellation::ConditionFailed(..)) => self.save(expected_version, next).await,
             Err(Cancellation::Failed(error)) => Err(error),
         }
+    }
+
+    /// Sends `put`, built for a transaction, alone as a PutItem.
+    pub async fn put_alone(
+        &self,
+        put: Put,
+    ) -> Result<PutItemOutput, SdkError<PutItemError, HttpResponse>> {
+        self.client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .set_return_values_on_condition_check_failure(
+                put.return_values_on_condition_check_failure,
+            )
+            .send()
+            .await
     }
 
     pub async fn data_version(&self) -> Result<u32, StoreError> {
