@@ -133,7 +133,7 @@ impl<'a, S: RunStore> Runner<'a, S> {
             current = match self.advance(&current).await {
                 Ok(Flow::Continue(next)) => *next,
                 Ok(Flow::Stop(outcome)) => return Ok(outcome),
-                Err(error) => return self.failed(&current, "writing its progress", error).await,
+                Err(error) => return self.failed(&current, "running the job", error).await,
             };
         }
     }

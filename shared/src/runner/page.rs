@@ -58,12 +58,20 @@ impl<S: RunStore> Runner<'_, S> {
                 return self.failed(&held, &doing, error).await.map(Flow::Stop);
             }
         };
+        let recording = format!(
+            "migration {version} ({}) recording its progress at item {}",
+            migration.name(),
+            progress.items_scanned + step.items_scanned
+        );
         progress.items_scanned += step.items_scanned;
         progress.items_changed += step.items_changed;
         progress.items_skipped += step.items_skipped;
         progress.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         progress.cursor = step.next;
-        self.checkpoint(&held, progress, migration.name()).await
+        match self.checkpoint(&held, progress, migration.name()).await {
+            Err(error) => self.failed(&held, &recording, error).await.map(Flow::Stop),
+            flow => flow,
+        }
     }
 
     /// Runs one step while renewing the lease every third of it: a page that runs long
