@@ -3,7 +3,7 @@
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
 # The binaries template.yaml deploys (a test keeps the two lists equal).
-FUNCTIONS := kickoff kickoff-events status cancel search worker
+FUNCTIONS := kickoff kickoff-events status cancel search discovery worker
 
 .PHONY: dev seed build bench soak test fmt lint template-lint unit integration contract tools
 
@@ -43,9 +43,9 @@ template-lint: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml --skip-download
 
-## Unit and property tests of every crate: no engine, no network.
+## Unit and property tests of every crate (no test targets): no engine, no network.
 unit:
-	cargo nextest run --workspace --exclude asyncjob-tests
+	cargo nextest run --workspace -E 'not kind(test)'
 
 ## The real handlers, runner and entrypoints against the embedded engine, the randomized
 ## lifecycle test under injected faults, the template's wiring, and the module layout
@@ -53,7 +53,7 @@ unit:
 ## function's policy in template.yaml is checked against them.
 integration:
 	rm -rf target/iam-actions
-	cargo nextest run -p asyncjob-tests
+	cargo nextest run --workspace -E 'kind(test)'
 	cargo nextest run -p asyncjob-tests --run-ignored only \
 		-E 'test(each_function_is_granted_exactly_the_actions_its_code_sends)'
 

@@ -7,6 +7,8 @@ pub const JOB_STATUS: &str = "/job/{id}/status";
 pub const SEARCH: &str = "/AsyncJob";
 pub const SEARCH_FORM: &str = "/AsyncJob/_search";
 pub const READ: &str = "/AsyncJob/{id}";
+pub const METADATA: &str = "/metadata";
+pub const OPERATION_DEFINITION: &str = "/OperationDefinition/data-migration";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -27,6 +29,9 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
 
 pub const ROUTES: &[Route] = &[
     route("POST", KICKOFF, "kickoff"),
+    route("GET", KICKOFF, "discovery"),
+    route("GET", METADATA, "discovery"),
+    route("GET", OPERATION_DEFINITION, "discovery"),
     route("GET", JOB_STATUS, "status"),
     route("DELETE", JOB_STATUS, "cancel"),
     route("GET", SEARCH, "search"),
@@ -80,6 +85,12 @@ mod tests {
             ("/AsyncJob/_search", Some(SEARCH_FORM)),
             ("/AsyncJob/abc", Some(READ)),
             ("/AsyncJob/AsyncJob", Some(READ)),
+            ("/metadata", Some(METADATA)),
+            (
+                "/OperationDefinition/data-migration",
+                Some(OPERATION_DEFINITION),
+            ),
+            ("/OperationDefinition/other", None),
             ("/job//status", None),
             ("/elsewhere", None),
             ("", None),

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
 
 use crate::answer::Answer;
 use crate::engine::{Engine, OperationLog, as_function};
@@ -137,20 +138,7 @@ impl TestEnv {
         let request = request.build();
         let config = &self.config;
         let documented = openapi_statuses(&method, &path);
-        let function = function_for(&method, &path);
-        // Boxed: a handler's future is large in a debug build, and a test thread's stack is
-        // small.
-        let response = Box::pin(as_function(function, async {
-            match function {
-                "kickoff" => kickoff::handle(store, config, request).await,
-                "status" => status::handle(store, config, request).await,
-                "cancel" => cancel::handle(store, config, request).await,
-                "search" => search::handle(store, config, request).await,
-                other => panic!("no test routing for the function {other:?}"),
-            }
-        }))
-        .await;
-        let answer = Answer::from(response);
+        let answer = Answer::from(dispatch(store, config, request).await);
         // Every answer a test sees must be one api/openapi.yaml documents.
         match documented {
             Some(statuses) => assert!(
@@ -246,6 +234,28 @@ impl TestEnv {
             .unwrap()
             .item
     }
+}
+
+/// Hands `request` to the function the API routes it to, as that function's code.
+pub(crate) async fn dispatch(
+    store: &DynamoStore,
+    config: &Config,
+    request: Request,
+) -> Response<Body> {
+    let function = function_for(request.method(), request.uri().path());
+    // Boxed: a handler's future is large in a debug build, and a test thread's stack is
+    // small.
+    Box::pin(as_function(function, async {
+        match function {
+            "kickoff" => kickoff::handle(store, config, request).await,
+            "status" => status::handle(store, config, request).await,
+            "cancel" => cancel::handle(store, config, request).await,
+            "search" => search::handle(store, config, request).await,
+            "discovery" => discovery::handle(store, config, request).await,
+            other => panic!("no test routing for the function {other:?}"),
+        }
+    }))
+    .await
 }
 
 /// The function the API routes `method` on `path` to. A method no route of the path takes

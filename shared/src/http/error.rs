@@ -6,7 +6,7 @@ use std::pin::Pin;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, IntoResponse, Response};
 
-use super::response::{RETRY_AFTER, fhir_response, set_header};
+use super::response::{ALLOW, RETRY_AFTER, fhir_response, set_header};
 use crate::model::{IssueCode, OperationOutcome};
 use crate::parse::Invalid;
 use crate::store::StoreError;
@@ -24,8 +24,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
+    /// `allow` lists the methods the path takes, for the `Allow` header.
+    #[error("{message}")]
+    MethodNotAllowed { message: String, allow: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -49,7 +50,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueCode::NotSupported)
             }
-            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, IssueCode::NotSupported),
+            Self::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, IssueCode::NotSupported)
+            }
             Self::NotFound(_) => (StatusCode::NOT_FOUND, IssueCode::NotFound),
             Self::Conflict(_) => (StatusCode::CONFLICT, IssueCode::Conflict),
             Self::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, IssueCode::Throttled),
@@ -89,6 +92,9 @@ impl ApiError {
         let mut response = fhir_response(status, &OperationOutcome::error(code, diagnostics));
         if let Some(seconds) = self.retry_after() {
             set_header(&mut response, RETRY_AFTER, &seconds.to_string());
+        }
+        if let Self::MethodNotAllowed { allow, .. } = &self {
+            set_header(&mut response, ALLOW, allow);
         }
         response
     }

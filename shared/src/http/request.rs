@@ -10,22 +10,26 @@ use crate::config::Config;
 use crate::model::JobId;
 use crate::parse::form_pairs;
 use crate::parse::prefer::Preferences;
+use crate::routes;
 
 /// The largest body a handler reads; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Refuses methods a route does not serve; API Gateway only routes the right ones, but the
-/// functions must not trust that.
+/// Refuses methods a route does not serve, naming those its path takes (`Allow`); API
+/// Gateway only routes the right ones, but the functions must not trust that.
 pub fn require_method(request: &Request, allowed: &[Method]) -> Result<(), ApiError> {
     if allowed.contains(request.method()) {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed(format!(
-            "{} is not supported on {}",
-            request.method(),
-            request.uri().path()
-        )))
+        return Ok(());
     }
+    let path = request.uri().path();
+    let mut methods: Vec<&str> = routes::at(path).map(|route| route.method).collect();
+    if methods.is_empty() {
+        methods = allowed.iter().map(Method::as_str).collect();
+    }
+    Err(ApiError::MethodNotAllowed {
+        message: format!("{} is not supported on {path}", request.method()),
+        allow: methods.join(", "),
+    })
 }
 
 /// The base of the absolute URLs the service writes: `PUBLIC_BASE_URL` when set, else the

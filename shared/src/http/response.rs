@@ -15,6 +15,7 @@ pub const ETAG: &str = "etag";
 pub const LAST_MODIFIED: &str = "last-modified";
 pub const EXPIRES: &str = "expires";
 pub const X_PROGRESS: &str = "x-progress";
+pub const ALLOW: &str = "allow";
 
 pub fn fhir_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let json = serde_json::to_string(body).expect("resources serialize to JSON");

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 
-use super::scan::{Pick, Scanned, migrate_jobs_page, scanned};
+use super::scan::{Pick, Scanned, migrate_jobs_page, scanned, table_item_count};
 use super::{Migration, MigrationContext, Step};
 use crate::model::{JobId, instant};
 use crate::store::StoreError;
@@ -23,6 +23,17 @@ impl Migration for ExpireFinishedJobs {
 
     fn name(&self) -> &'static str {
         "expire-finished-jobs"
+    }
+
+    fn description(&self) -> &'static str {
+        "gives finished jobs written before retention existed their expiry (TTL)"
+    }
+
+    fn estimate<'a>(
+        &'a self,
+        context: &'a MigrationContext<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(table_item_count(context, context.jobs_table))
     }
 
     fn step<'a>(

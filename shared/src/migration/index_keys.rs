@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::BoxFuture;
 
-use super::scan::{Pick, Scanned, migrate_jobs_page, scanned, text};
+use super::scan::{Pick, Scanned, migrate_jobs_page, scanned, table_item_count, text};
 use super::{Migration, MigrationContext, Step};
 use crate::model::{AsyncJob, CodeSet};
 use crate::store::dynamo::errors::applied;
@@ -22,6 +22,17 @@ impl Migration for RewriteIndexKeys {
 
     fn name(&self) -> &'static str {
         "rewrite-index-keys"
+    }
+
+    fn description(&self) -> &'static str {
+        "writes the search index keys of jobs that lack them or have an older layout"
+    }
+
+    fn estimate<'a>(
+        &'a self,
+        context: &'a MigrationContext<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(table_item_count(context, context.jobs_table))
     }
 
     fn step<'a>(

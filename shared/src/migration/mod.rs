@@ -20,7 +20,7 @@ use crate::store::{DynamoStore, RunStore, StoreError};
 pub use expire_finished::ExpireFinishedJobs;
 pub use index_keys::RewriteIndexKeys;
 pub use registry::Registry;
-pub use scan::{scan_page, text};
+pub use scan::{scan_page, table_item_count, text};
 
 /// What a step may use.
 pub struct MigrationContext<'a> {
@@ -61,6 +61,22 @@ pub trait Migration: Send + Sync {
     fn version(&self) -> u32;
 
     fn name(&self) -> &'static str;
+
+    /// What the migration does, in one line, for the list of migrations.
+    fn description(&self) -> &'static str {
+        ""
+    }
+
+    /// About how many items the migration will scan, when it can tell: the number progress
+    /// is shown against. DynamoDB refreshes a table's `ItemCount` every few hours, so it is
+    /// an estimate.
+    fn estimate<'a>(
+        &'a self,
+        context: &'a MigrationContext<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        let _ = context;
+        Box::pin(async { Ok(None) })
+    }
 
     /// Migrates the page that starts at `cursor` (`None`: the first page).
     fn step<'a>(

@@ -43,6 +43,11 @@ impl Registry {
         self.migrations.last().map_or(0, |m| m.version())
     }
 
+    /// Every migration, in version order.
+    pub fn migrations(&self) -> impl Iterator<Item = &dyn Migration> {
+        self.migrations.iter().map(Box::as_ref)
+    }
+
     pub fn get(&self, version: u32) -> Option<&dyn Migration> {
         self.migrations
             .iter()

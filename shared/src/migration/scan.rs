@@ -13,6 +13,24 @@ use crate::store::dynamo::errors::store_error;
 use crate::store::dynamo::item::{self, Item};
 use crate::store::dynamo::schema::{ID, STATUS};
 
+/// The item count DynamoDB reports for `table` (refreshed every few hours).
+pub async fn table_item_count(
+    context: &MigrationContext<'_>,
+    table: &str,
+) -> Result<Option<u64>, StoreError> {
+    let output = context
+        .client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(store_error)?;
+    Ok(output
+        .table
+        .and_then(|table| table.item_count)
+        .and_then(|count| u64::try_from(count).ok()))
+}
+
 /// Reads one page of `table` in key order, resuming after `cursor`. The cursor is the last
 /// key read, as JSON, so it works for any table's key schema.
 pub async fn scan_page(

@@ -65,6 +65,24 @@ impl Parameter {
         Self::with_value(name, "valueString", value.into())
     }
 
+    pub fn url(name: &str, value: &str) -> Self {
+        Self::with_value(name, "valueUrl", value.into())
+    }
+
+    pub fn id(name: &str, value: &str) -> Self {
+        Self::with_value(name, "valueId", value.into())
+    }
+
+    /// A parameter made of `parts`.
+    pub fn parts(name: &str, parts: Vec<Parameter>) -> Self {
+        Self {
+            name: name.to_owned(),
+            part: parts,
+            resource: None,
+            value: Map::new(),
+        }
+    }
+
     pub fn resource(name: &str, resource: Value) -> Self {
         Self {
             name: name.to_owned(),

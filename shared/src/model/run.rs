@@ -40,6 +40,31 @@ pub struct MigrationProgress {
     #[serde(default)]
     pub items_skipped: u64,
     pub duration_ms: u64,
+    /// About how many items the migration will scan in all, when it can tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_items: Option<u64>,
+}
+
+impl MigrationProgress {
+    /// Scanned items per second so far.
+    pub fn rate(&self) -> u64 {
+        (self.items_scanned * 1000)
+            .checked_div(self.duration_ms)
+            .unwrap_or(0)
+    }
+
+    /// `2600 of ~20000 items (13%)`, or `2600 items` without an estimate (or once the scan
+    /// has passed it).
+    fn describe(&self) -> String {
+        match self.estimated_items {
+            Some(total) if total > self.items_scanned => format!(
+                "{} of ~{total} items ({}%)",
+                self.items_scanned,
+                self.items_scanned * 100 / total
+            ),
+            _ => format!("{} items", self.items_scanned),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +102,8 @@ impl RunState {
         self.retry_at_ms.is_some_and(|at| at > millis(now))
     }
 
-    /// `X-Progress`: `queued`, or `migration 2/3: 4000 items`.
+    /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%)`, or
+    /// `migration 2/3: 4000 items` without an estimate.
     pub fn progress(&self) -> String {
         let Some(plan) = &self.plan else {
             return "queued".to_owned();
@@ -86,9 +112,9 @@ impl RunState {
         match &self.current {
             _ if position > plan.len() => format!("finishing: {} migrations applied", plan.len()),
             Some(current) => format!(
-                "migration {position}/{}: {} items",
+                "migration {position}/{}: {}",
                 plan.len(),
-                current.items_scanned
+                current.describe()
             ),
             None => format!("migration {position}/{}: starting", plan.len()),
         }
@@ -136,8 +162,15 @@ mod tests {
             items_scanned: 4000,
             items_changed: 12,
             items_skipped: 0,
-            duration_ms: 50,
+            duration_ms: 500,
+            estimated_items: None,
         });
+        assert_eq!(run.progress(), "migration 2/3: 4000 items");
+        run.current.as_mut().unwrap().estimated_items = Some(20_000);
+        assert_eq!(run.progress(), "migration 2/3: 4000 of ~20000 items (20%)");
+        assert_eq!(run.current.as_ref().unwrap().rate(), 8000);
+        // An estimate the scan has passed is no longer shown.
+        run.current.as_mut().unwrap().estimated_items = Some(3000);
         assert_eq!(run.progress(), "migration 2/3: 4000 items");
         run.plan = Some(vec![1]);
         run.current = None;

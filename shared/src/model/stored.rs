@@ -47,9 +47,11 @@ impl StoredJob {
         next
     }
 
-    /// The job cancelled at `now`.
+    /// The job cancelled at `now`; the progress a running job showed in its output goes.
     pub fn cancelled(&self, now: OffsetDateTime, retention: Duration) -> Self {
-        self.ended(JobStatus::Cancelled, now, retention)
+        let mut next = self.ended(JobStatus::Cancelled, now, retention);
+        next.job.output = None;
+        next
     }
 
     /// The job finished at `now` in `status` (`completed` or `error`) with its `output`.

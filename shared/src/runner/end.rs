@@ -114,22 +114,22 @@ impl<S: RunStore> Runner<'_, S> {
 /// migration applied.
 fn completion_output(reached: u32, applied: &[MigrationReport]) -> Parameters {
     let mut parameter = vec![Parameter::integer("dataVersion", reached.into())];
-    parameter.extend(applied.iter().map(|report| Parameter {
-        name: "migration".to_owned(),
-        part: vec![
-            Parameter::integer("version", report.version.into()),
-            Parameter::string("name", &report.name),
-            Parameter::integer("itemsScanned", saturating(report.items_scanned)),
-            Parameter::integer("itemsChanged", saturating(report.items_changed)),
-            Parameter::integer("itemsSkipped", saturating(report.items_skipped)),
-            Parameter::integer("durationMs", saturating(report.duration_ms)),
-        ],
-        resource: None,
-        value: serde_json::Map::new(),
+    parameter.extend(applied.iter().map(|report| {
+        Parameter::parts(
+            "migration",
+            vec![
+                Parameter::integer("version", report.version.into()),
+                Parameter::string("name", &report.name),
+                Parameter::integer("itemsScanned", saturating(report.items_scanned)),
+                Parameter::integer("itemsChanged", saturating(report.items_changed)),
+                Parameter::integer("itemsSkipped", saturating(report.items_skipped)),
+                Parameter::integer("durationMs", saturating(report.duration_ms)),
+            ],
+        )
     }));
     Parameters::new(parameter)
 }
 
-fn saturating(count: u64) -> i64 {
+pub(super) fn saturating(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use super::end::saturating;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::{Migration, Step};
-use crate::model::{MigrationProgress, MigrationReport, StoredJob};
+use crate::model::{MigrationProgress, MigrationReport, Parameter, Parameters, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 /// A step's end: its result and the job as last written (the renewals change it), or the
@@ -28,17 +29,18 @@ impl<S: RunStore> Runner<'_, S> {
             // The claim checks the plan against the registry; nothing to do here but stop.
             return Ok(Flow::Stop(RunOutcome::NotRunnable));
         };
-        let mut progress = run
-            .current
-            .filter(|progress| progress.version == version)
-            .unwrap_or(MigrationProgress {
+        let mut progress = match run.current.filter(|progress| progress.version == version) {
+            Some(progress) => progress,
+            None => MigrationProgress {
                 version,
                 cursor: None,
                 items_scanned: 0,
                 items_changed: 0,
                 items_skipped: 0,
                 duration_ms: 0,
-            });
+                estimated_items: self.estimate(migration).await,
+            },
+        };
         let started = Instant::now();
         let (held, step) = match self
             .step_holding_lease(current, migration, &progress)
@@ -71,6 +73,18 @@ impl<S: RunStore> Runner<'_, S> {
         match self.checkpoint(&held, progress, migration.name()).await {
             Err(error) => self.failed(&held, &recording, error).await.map(Flow::Stop),
             flow => flow,
+        }
+    }
+
+    /// How many items `migration` will scan, if it can tell; progress goes without an
+    /// estimate when it cannot.
+    async fn estimate(&self, migration: &dyn Migration) -> Option<u64> {
+        match migration.estimate(&self.context).await {
+            Ok(estimate) => estimate,
+            Err(error) => {
+                tracing::warn!(%error, migration = migration.name(), "no estimate of the items");
+                None
+            }
         }
     }
 
@@ -110,6 +124,7 @@ impl<S: RunStore> Runner<'_, S> {
         name: &str,
     ) -> Result<Flow, StoreError> {
         let mut next = self.next_revision(current);
+        next.job.output = Some(progress_output(current, &progress));
         let next_run = next.run.get_or_insert_default();
         next_run.failures = 0;
         next_run.retry_at_ms = None;
@@ -137,4 +152,22 @@ impl<S: RunStore> Runner<'_, S> {
             self.lost_write(&current.job.id).await.map(Flow::Stop)
         }
     }
+}
+
+/// A running job's `output`: where it stands, for machines (people read `X-Progress`).
+fn progress_output(current: &StoredJob, progress: &MigrationProgress) -> Parameters {
+    let run = current.run.clone().unwrap_or_default();
+    let migrations = run.plan.as_ref().map_or(0, Vec::len);
+    let count = saturating;
+    let mut parts = vec![
+        Parameter::integer("migration", count(run.applied.len() as u64 + 1)),
+        Parameter::integer("migrations", count(migrations as u64)),
+        Parameter::integer("version", progress.version.into()),
+        Parameter::integer("itemsScanned", count(progress.items_scanned)),
+        Parameter::integer("itemsPerSecond", count(progress.rate())),
+    ];
+    if let Some(estimate) = progress.estimated_items {
+        parts.push(Parameter::integer("itemsEstimated", count(estimate)));
+    }
+    Parameters::new(vec![Parameter::parts("progress", parts)])
 }

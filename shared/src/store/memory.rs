@@ -10,7 +10,7 @@ use super::{
     Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
     StoreError, answer_without_writing, cancellation,
 };
-use crate::model::{AsyncJob, JobId, JobStatus, StoredJob, instant};
+use crate::model::{AsyncJob, JobId, JobStatus, JobType, StoredJob, instant};
 
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -140,6 +140,21 @@ impl JobStore for MemoryStore {
         let found = state.live_jobs().map(|stored| stored.job.clone()).collect();
         Ok(query.page_of_found(found))
     }
+
+    async fn data_version(&self) -> Result<u32, StoreError> {
+        Ok(self.lock().data_version)
+    }
+
+    async fn running_migration(&self) -> Result<Option<AsyncJob>, StoreError> {
+        Ok(self
+            .lock()
+            .live_jobs()
+            .find(|stored| {
+                stored.job.status == JobStatus::Accepted
+                    && stored.job.job_type == Some(JobType::DataMigration)
+            })
+            .map(|stored| stored.job.clone()))
+    }
 }
 
 impl RunStore for MemoryStore {
@@ -166,10 +181,6 @@ impl RunStore for MemoryStore {
         // The data version never goes back; at `data_version` or beyond, the job is saved alone.
         state.data_version = state.data_version.max(data_version);
         Ok(true)
-    }
-
-    async fn data_version(&self) -> Result<u32, StoreError> {
-        Ok(self.lock().data_version)
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

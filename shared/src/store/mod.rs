@@ -155,6 +155,14 @@ pub trait JobStore: Send + Sync {
         &self,
         query: &SearchQuery,
     ) -> impl Future<Output = Result<SearchPage, StoreError>> + Send;
+
+    /// The data version the stored data has reached; 0 before any migration.
+    fn data_version(&self) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// The data migration that is accepted (queued or running), if one is.
+    fn running_migration(
+        &self,
+    ) -> impl Future<Output = Result<Option<AsyncJob>, StoreError>> + Send;
 }
 
 /// The writes and reads the job runner needs beyond [`JobStore`].
@@ -177,9 +185,6 @@ pub trait RunStore: JobStore {
         next: &StoredJob,
         data_version: u32,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// The data version the stored data has reached; 0 before any migration.
-    fn data_version(&self) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
     /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at.
     fn accepted_jobs(
@@ -216,6 +221,8 @@ pub(crate) fn answer_without_writing(
 }
 
 /// What a cancel of a job does.
+// Made once per cancel and matched at once: boxing a variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Cancellation {
     /// Write the cancelled job over the current one.
     Write(StoredJob),

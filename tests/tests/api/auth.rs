@@ -14,6 +14,7 @@ fn routes() -> Vec<(ApiRequest, bool)> {
         (ApiRequest::get(&format!("/AsyncJob/{SOME_ID}")), false),
         (ApiRequest::get("/AsyncJob"), false),
         (ApiRequest::post("/AsyncJob/_search"), false),
+        (ApiRequest::get("/$data-migration"), false),
     ]
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cancel;
+mod discovery;
 mod faults;
 mod kickoff;
 mod logs;

@@ -6,7 +6,7 @@
 use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, Runner};
-use asyncjob_shared::store::RunStore;
+use asyncjob_shared::store::JobStore;
 use asyncjob_shared::store::test_support::to_item;
 use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings};
-use asyncjob_shared::store::RunStore;
+use asyncjob_shared::store::JobStore;
 use asyncjob_shared::store::test_support::Item;
 use asyncjob_shared::store::test_support::schema::{EXPIRES_AT, SORT_KEY, TYPE_SORT_KEY};
 use asyncjob_tests::{ApiRequest, TestEnv};
@@ -172,13 +172,30 @@ async fn progress_is_visible_while_the_job_runs() {
     let (outcome, mid_run) = tokio::join!(runner.run(&job.id, far_deadline()), watch);
     assert_eq!(outcome.unwrap(), RunOutcome::Completed);
     assert_eq!(mid_run.status, 202);
-    // The first page is checkpointed; the second is in flight.
+    // The first page is checkpointed; the second is in flight. The estimate is the table's
+    // item count: 35 legacy jobs, the job, and its two bookkeeping items.
     assert_eq!(
         mid_run.header("x-progress"),
-        Some("migration 1/2: 10 items")
+        Some("migration 1/2: 10 of ~38 items (26%)")
     );
     assert_eq!(mid_run.header("retry-after"), Some("1"));
     assert!(mid_run.body["transactionTime"].is_string());
+    // The same, for machines, in the running job's output.
+    let progress = &mid_run.body["output"]["parameter"][0];
+    assert_eq!(progress["name"], "progress");
+    let part = |name: &str| {
+        progress["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["valueInteger"].clone())
+    };
+    assert_eq!(part("migration"), Some(json!(1)));
+    assert_eq!(part("migrations"), Some(json!(2)));
+    assert_eq!(part("itemsScanned"), Some(json!(10)));
+    assert_eq!(part("itemsEstimated"), Some(json!(38)));
+    assert!(part("itemsPerSecond").is_some());
 }
 
 #[tokio::test]
@@ -348,7 +365,7 @@ async fn a_run_stops_before_its_deadline_and_the_next_resumes() {
     let stored = env.job(job.id.as_str()).await.unwrap();
     let run = stored.run.unwrap();
     assert!(run.lease.is_none(), "a yielding run lets go of its lease");
-    assert_eq!(run.progress(), "migration 1/2: 20 items");
+    assert_eq!(run.progress(), "migration 1/2: 20 of ~38 items (52%)");
 
     assert_eq!(
         runner.run(&job.id, far_deadline()).await.unwrap(),

@@ -98,6 +98,13 @@ impl<M: Migration> Migration for Pausing<M> {
         self.inner.name()
     }
 
+    fn estimate<'a>(
+        &'a self,
+        context: &'a MigrationContext<'a>,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        self.inner.estimate(context)
+    }
+
     fn step<'a>(
         &'a self,
         context: &'a MigrationContext<'a>,

@@ -12,7 +12,7 @@ use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
 use crate::model::{JobId, JobStatus, Lease, instant};
 use crate::runner::{RunOutcome, Runner};
-use crate::store::{MemoryStore, RunStore, StoreError};
+use crate::store::{JobStore, MemoryStore, StoreError};
 
 #[tokio::test]
 async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {

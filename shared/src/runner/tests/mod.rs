@@ -15,7 +15,7 @@ use super::{RunOutcome, RunSettings, Runner};
 use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
 use crate::model::{AsyncJob, JobId, JobStatus, JobType, Lease, StoredJob, instant};
-use crate::store::{JobStore, MemoryStore, RunStore, StoreError, local_client};
+use crate::store::{JobStore, MemoryStore, StoreError, local_client};
 
 const RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 

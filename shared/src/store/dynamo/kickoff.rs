@@ -12,7 +12,7 @@ use super::errors::{Cancellation, applied, contention, store_error, transaction}
 use super::item;
 use super::schema::{EXPIRES_AT, ID, JOB_ID, active_key, delivery_key, version_key};
 use super::table::{Table, s};
-use crate::model::{AsyncJob, JobId, StoredJob};
+use crate::model::{AsyncJob, JobId, JobStatus, JobType, StoredJob};
 use crate::store::{
     DELIVERY_MEMORY, Delivery, Kickoff, StoreError, Transient, answer_without_writing,
 };
@@ -74,6 +74,16 @@ impl Table {
             // Another kick-off got there first: look again at what it wrote.
         }
         Err(contention())
+    }
+
+    /// The accepted job of `job_type` the active item names, if it is still accepted.
+    pub async fn running(
+        &self,
+        job_type: JobType,
+        now: OffsetDateTime,
+    ) -> Result<Option<AsyncJob>, StoreError> {
+        let active = self.pointer(active_key(job_type), now).await?;
+        Ok(active.job.filter(|job| job.status == JobStatus::Accepted))
     }
 
     async fn pointer(&self, key: String, now: OffsetDateTime) -> Result<Pointer, StoreError> {

@@ -22,7 +22,7 @@ use super::{
     Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
     StoreError, cancellation,
 };
-use crate::model::{AsyncJob, JobId, StoredJob, instant};
+use crate::model::{AsyncJob, JobId, JobType, StoredJob, instant};
 use errors::contention;
 use table::Table;
 
@@ -100,6 +100,16 @@ impl JobStore for DynamoStore {
         Err(contention())
     }
 
+    async fn data_version(&self) -> Result<u32, StoreError> {
+        self.table.data_version().await
+    }
+
+    async fn running_migration(&self) -> Result<Option<AsyncJob>, StoreError> {
+        self.table
+            .running(JobType::DataMigration, instant::now())
+            .await
+    }
+
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         self.table
             .search(query, instant::now(), self.count_budget)
@@ -121,10 +131,6 @@ impl RunStore for DynamoStore {
         self.table
             .save_advancing(expected_version, next, data_version)
             .await
-    }
-
-    async fn data_version(&self) -> Result<u32, StoreError> {
-        self.table.data_version().await
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    asyncjob_shared::http::serve::serve(discovery::handle).await
+}
