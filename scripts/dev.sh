@@ -20,7 +20,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 mapfile -t functions < <(python3 -c '
 import tomllib
 router = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["metadata"]["lambda"]["watch"]["router"]
-print("\n".join(sorted({target["function"] for targets in router.values() for target in targets})))
+print("\n".join(sorted({route["function"] for route in router})))
 ')
 cargo build --bin dev-engine --bin dev-sweeper "${functions[@]/#/--bin=}"
 if [[ "${1:-}" == build ]]; then

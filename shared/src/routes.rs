@@ -39,6 +39,39 @@ pub const ROUTES: &[Route] = &[
     route("GET", READ, "search"),
 ];
 
+/// The methods a client can send. A path's methods that no route serves reach [`UNSERVED`]
+/// (an `ANY` route in template.yaml, an entry per method in the local router), which answers
+/// 405 with `Allow`, so no method gets a bare gateway 404.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The function that answers the methods a path does not serve.
+pub const UNSERVED: &str = "discovery";
+
+/// Every path template, once each, in the order of [`ROUTES`].
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    ROUTES
+        .iter()
+        .enumerate()
+        .filter(|(at, route)| {
+            !ROUTES[..*at]
+                .iter()
+                .any(|earlier| earlier.path == route.path)
+        })
+        .map(|(_, route)| route.path)
+}
+
+/// The function a request reaches, as API Gateway routes it: the route for its method and
+/// path, else [`UNSERVED`]; `None` when no route has its path.
+pub fn function_for(method: &str, path: &str) -> Option<&'static str> {
+    let mut routes = at(path).peekable();
+    routes.peek()?;
+    Some(
+        routes
+            .find(|route| route.method == method)
+            .map_or(UNSERVED, |route| route.function),
+    )
+}
+
 /// The template of the route that `path` reaches, if any: the template must match the end of
 /// the path (a stage or base-path prefix may come before it). Where two match, the longer
 /// and then the more literal one wins, as API Gateway chooses: `/AsyncJob/_search` is not a
@@ -105,5 +138,31 @@ mod tests {
         let methods: Vec<&str> = at("/job/x/status").map(|route| route.method).collect();
         assert_eq!(methods, ["GET", "DELETE"]);
         assert_eq!(at("/nowhere").count(), 0);
+    }
+
+    #[test]
+    fn a_method_no_route_serves_reaches_the_function_that_answers_405() {
+        assert_eq!(function_for("DELETE", "/job/x/status"), Some("cancel"));
+        assert_eq!(function_for("GET", "/$data-migration"), Some("discovery"));
+        assert_eq!(function_for("POST", "/$data-migration"), Some("kickoff"));
+        assert_eq!(function_for("PUT", "/job/x/status"), Some(UNSERVED));
+        assert_eq!(function_for("GET", "/nowhere"), None);
+    }
+
+    #[test]
+    fn each_path_is_listed_once() {
+        let paths: Vec<&str> = paths().collect();
+        assert_eq!(
+            paths,
+            [
+                KICKOFF,
+                METADATA,
+                OPERATION_DEFINITION,
+                JOB_STATUS,
+                SEARCH,
+                SEARCH_FORM,
+                READ
+            ]
+        );
     }
 }

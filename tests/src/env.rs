@@ -12,7 +12,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 use crate::answer::Answer;
@@ -242,7 +241,9 @@ pub(crate) async fn dispatch(
     config: &Config,
     request: Request,
 ) -> Response<Body> {
-    let function = function_for(request.method(), request.uri().path());
+    let path = request.uri().path();
+    let function = routes::function_for(request.method().as_str(), path)
+        .unwrap_or_else(|| panic!("{path} is on no route of the API"));
     // Boxed: a handler's future is large in a debug build, and a test thread's stack is
     // small.
     Box::pin(as_function(function, async {
@@ -260,17 +261,6 @@ pub(crate) async fn dispatch(
 
 /// The function the API routes `method` on `path` to. A method no route of the path takes
 /// goes to a function of the path, which must answer 405.
-fn function_for(method: &Method, path: &str) -> &'static str {
-    let mut candidates = routes::at(path).peekable();
-    let first = candidates
-        .peek()
-        .unwrap_or_else(|| panic!("{path} is on no route of the API"))
-        .function;
-    candidates
-        .find(|route| route.method == method.as_str())
-        .map_or(first, |route| route.function)
-}
-
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.operations.save_actions();

@@ -54,28 +54,40 @@ fn api_routes() -> BTreeSet<Route> {
         .collect()
 }
 
+/// Beside its routes, each path has an `ANY` route to the function that answers 405.
 #[test]
 fn every_route_reaches_its_function() {
-    assert_eq!(template_routes(&template()), api_routes());
+    let mut expected = api_routes();
+    expected.extend(routes::paths().map(|path| route("ANY", path, routes::UNSERVED)));
+    assert_eq!(template_routes(&template()), expected);
 }
 
+/// Every method on every path reaches the function API Gateway would send it to.
 #[test]
 fn the_local_router_serves_the_same_routes() {
     let workspace: toml::Table = WORKSPACE.parse().unwrap();
     let router = workspace["workspace"]["metadata"]["lambda"]["watch"]["router"]
-        .as_table()
+        .as_array()
         .unwrap();
     let mut local = BTreeSet::new();
-    for (path, targets) in router {
-        for target in targets.as_array().unwrap() {
-            local.insert(route(
-                target["method"].as_str().unwrap(),
-                path,
-                target["function"].as_str().unwrap(),
+    for entry in router {
+        for method in entry["methods"].as_array().unwrap() {
+            let added = local.insert(route(
+                method.as_str().unwrap(),
+                entry["path"].as_str().unwrap(),
+                entry["function"].as_str().unwrap(),
             ));
+            assert!(added, "{method} {} is routed twice", entry["path"]);
         }
     }
-    assert_eq!(local, api_routes());
+    let expected: BTreeSet<Route> = routes::paths()
+        .flat_map(|path| {
+            routes::METHODS
+                .iter()
+                .map(move |method| route(method, path, routes::function_for(method, path).unwrap()))
+        })
+        .collect();
+    assert_eq!(local, expected);
 }
 
 #[test]

@@ -16,18 +16,19 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(store: &impl JobStore, config: &Config, request: Request) -> Response<Body> {
-    match routes::template_of(request.uri().path()) {
-        Some(routes::KICKOFF) => answer("migrations", migrations(store, config, &request)).await,
-        Some(routes::OPERATION_DEFINITION) => {
+    let template = routes::template_of(request.uri().path());
+    match (request.method(), template) {
+        (&Method::GET, Some(routes::KICKOFF)) => {
+            answer("migrations", migrations(store, config, &request)).await
+        }
+        (&Method::GET, Some(routes::OPERATION_DEFINITION)) => {
             answer(
                 "operation-definition",
-                describe(config, &request, |base| {
-                    documents::operation_definition(base)
-                }),
+                describe(config, &request, documents::operation_definition),
             )
             .await
         }
-        _ => {
+        (&Method::GET, Some(routes::METADATA)) => {
             answer(
                 "metadata",
                 describe(config, &request, |base| {
@@ -35,6 +36,11 @@ pub async fn handle(store: &impl JobStore, config: &Config, request: Request) ->
                 }),
             )
             .await
+        }
+        // Every method a path does not serve is routed here (`routes::UNSERVED`).
+        _ => {
+            let refusal = request::method_not_allowed(&request, &[Method::GET.as_str()]);
+            answer("method-not-allowed", async { Err(refusal) }).await
         }
     }
 }
@@ -45,7 +51,6 @@ async fn describe(
     request: &Request,
     document: impl Fn(&str) -> serde_json::Value,
 ) -> Result<Response<Body>, ApiError> {
-    request::require_method(request, &[Method::GET])?;
     let base = request::base_url(request, config)?;
     Ok(response::fhir_response(StatusCode::OK, &document(&base)))
 }
@@ -57,7 +62,6 @@ async fn migrations(
     config: &Config,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    request::require_method(request, &[Method::GET])?;
     auth::authorize(request, &config.auth, Access::Read)?;
     let base = request::base_url(request, config)?;
     let registry = Registry::built_in();

@@ -15,21 +15,28 @@ use crate::routes;
 /// The largest body a handler reads; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Refuses methods a route does not serve, naming those its path takes (`Allow`); API
-/// Gateway only routes the right ones, but the functions must not trust that.
+/// Refuses methods a route does not serve; API Gateway only routes the right ones, but the
+/// functions must not trust that.
 pub fn require_method(request: &Request, allowed: &[Method]) -> Result<(), ApiError> {
     if allowed.contains(request.method()) {
         return Ok(());
     }
+    let served: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    Err(method_not_allowed(request, &served))
+}
+
+/// 405 for a method the request's path does not take, naming in `Allow` those it does (or
+/// `fallback`, for a path on no route).
+pub fn method_not_allowed(request: &Request, fallback: &[&str]) -> ApiError {
     let path = request.uri().path();
     let mut methods: Vec<&str> = routes::at(path).map(|route| route.method).collect();
     if methods.is_empty() {
-        methods = allowed.iter().map(Method::as_str).collect();
+        methods = fallback.to_vec();
     }
-    Err(ApiError::MethodNotAllowed {
+    ApiError::MethodNotAllowed {
         message: format!("{} is not supported on {path}", request.method()),
         allow: methods.join(", "),
-    })
+    }
 }
 
 /// The base of the absolute URLs the service writes: `PUBLIC_BASE_URL` when set, else the

@@ -155,6 +155,7 @@ async fn a_method_a_path_does_not_take_answers_405_with_allow() {
         ),
         (Method::DELETE, "/AsyncJob", "GET"),
         (Method::GET, "/AsyncJob/_search", "POST"),
+        (Method::OPTIONS, "/AsyncJob/abc", "GET"),
     ] {
         let answer = env.send(ApiRequest::new(method.clone(), path)).await;
         answer.assert_outcome(405, "not-supported");
