@@ -48,9 +48,10 @@ unit:
 	cargo nextest run --workspace -E 'not kind(test)'
 
 ## The real handlers, runner and entrypoints against the embedded engine, the randomized
-## lifecycle test under injected faults, the template's wiring, and the module layout
-## (tests/). The tests record the DynamoDB actions each function sends; then each
-## function's policy in template.yaml is checked against them.
+## lifecycle test under injected faults, the template's wiring and the module layout
+## (tests/), and the asyncjob command line against the handlers over HTTP (cli/tests/).
+## The tests record the DynamoDB actions each function sends; then each function's policy
+## in template.yaml is checked against them.
 integration:
 	rm -rf target/iam-actions
 	cargo nextest run --workspace -E 'kind(test)'

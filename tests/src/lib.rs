@@ -10,6 +10,7 @@ pub mod faults;
 pub mod lifecycle;
 mod openapi;
 mod request;
+pub mod server;
 pub mod template;
 
 pub use answer::Answer;

@@ -1,0 +1,92 @@
+//! Following a job to its end: polling its status URL as the service asks (`Retry-After`,
+//! never more than once a second) with `If-None-Match`, backing off when the service is
+//! busy or unavailable, until the job ends, the time is up, or Ctrl-C.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::api::{Api, Problem};
+use crate::display::Display;
+
+/// How following a job ended.
+pub enum Ended {
+    /// Completed: the job.
+    Completed(Value),
+    /// Ended in `error`: its OperationOutcome.
+    Failed(Value),
+    /// Cancelled: the job.
+    Cancelled(Value),
+    /// The time given ran out; the job goes on.
+    TimedOut,
+    /// Ctrl-C; the job goes on.
+    Interrupted,
+}
+
+const LONGEST_BACK_OFF: Duration = Duration::from_secs(30);
+
+pub async fn follow(
+    api: &Api,
+    id: &str,
+    timeout: Option<Duration>,
+    display: &mut Display,
+) -> Result<Ended, Problem> {
+    let status = format!("/job/{id}/status");
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let mut etag: Option<String> = None;
+    let mut job = Value::Null;
+    let mut back_off = Duration::from_secs(1);
+    loop {
+        let reply = api.get(&status, etag.as_deref()).await?;
+        let mut wait = Duration::from_secs(reply.retry_after().unwrap_or(1));
+        match reply.status {
+            200 => {
+                display.finish(true);
+                return Ok(Ended::Completed(reply.body));
+            }
+            202 | 304 => {
+                if reply.status == 202 {
+                    job = reply.body.clone();
+                    etag = reply.header("etag").map(str::to_owned);
+                }
+                display.show(id, &job, reply.header("x-progress"));
+                back_off = Duration::from_secs(1);
+            }
+            500 if reply.body["resourceType"] == "OperationOutcome" => {
+                display.finish(false);
+                return Ok(Ended::Failed(reply.body));
+            }
+            404 => {
+                display.finish(false);
+                return ended_without_status(api, id).await;
+            }
+            429 | 503 => {
+                wait = wait.max(back_off);
+                back_off = (back_off * 2).min(LONGEST_BACK_OFF);
+            }
+            _ => return Err(reply.refusal()),
+        }
+        let wait = wait.max(Duration::from_secs(1));
+        if deadline.is_some_and(|deadline| Instant::now() + wait > deadline) {
+            display.finish(false);
+            return Ok(Ended::TimedOut);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => {
+                display.finish(false);
+                return Ok(Ended::Interrupted);
+            }
+        }
+    }
+}
+
+/// The status URL says a job is gone: cancelled, or unknown.
+async fn ended_without_status(api: &Api, id: &str) -> Result<Ended, Problem> {
+    let read = api.get(&format!("/AsyncJob/{id}"), None).await?;
+    if read.status == 200 && read.body["status"] == "cancelled" {
+        Ok(Ended::Cancelled(read.body))
+    } else {
+        Err(read.refusal())
+    }
+}
