@@ -10,7 +10,7 @@ use asyncjob_shared::http::request;
 use asyncjob_shared::http::response::{self, CONTENT_LOCATION};
 use asyncjob_shared::http::serve::{answer, record_job};
 use asyncjob_shared::migration::Registry;
-use asyncjob_shared::model::{AsyncJob, JobType, OperationOutcome, instant};
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, OperationOutcome, instant};
 use asyncjob_shared::parse::kickoff::requested_data_version;
 use asyncjob_shared::store::{Delivery, JobStore, Kickoff, StoreError};
 use lambda_http::http::{Method, StatusCode};
@@ -56,9 +56,23 @@ async fn kickoff(
     let base = request::base_url(request, config)?;
     let url = request::request_url(request, &base);
     match start_data_migration(store, data_version, url, None).await? {
-        Kickoff::Created(job) | Kickoff::Existing(job) => {
+        Kickoff::Created(job) => {
             record_job(&job.id);
-            Ok(accepted(&base, &job))
+            Ok(accepted(&base, &job, None))
+        }
+        Kickoff::Existing(job) => {
+            record_job(&job.id);
+            let state = if job.status == JobStatus::Completed {
+                "completed already"
+            } else {
+                "already under way"
+            };
+            let note = format!(
+                "no new job was started: the data migration to version {} is {state} (job {})",
+                job.data_version.unwrap_or_default(),
+                job.id
+            );
+            Ok(accepted(&base, &job, Some(note)))
         }
         Kickoff::Delivered(id) => Err(ApiError::Store(StoreError::Failed(format!(
             "an HTTP kick-off was answered as an event delivery (job {id})"
@@ -93,13 +107,16 @@ pub async fn start_data_migration(
     store.start_migration(job, delivery).await
 }
 
-/// `202 Accepted` pointing at the job's status URL.
-fn accepted(base: &str, job: &AsyncJob) -> Response<Body> {
+/// `202 Accepted` pointing at the job's status URL. A repeat kick-off says in a second
+/// issue that it started nothing, so a person reading the answer is not misled.
+fn accepted(base: &str, job: &AsyncJob, repeat: Option<String>) -> Response<Body> {
     let status_url = format!("{base}/job/{}/status", job.id);
-    let mut response = response::fhir_response(
-        StatusCode::ACCEPTED,
-        &OperationOutcome::information(&status_url),
-    );
+    let outcome = OperationOutcome::information(&status_url);
+    let outcome = match repeat {
+        Some(note) => outcome.and_information(note),
+        None => outcome,
+    };
+    let mut response = response::fhir_response(StatusCode::ACCEPTED, &outcome);
     response::set_header(&mut response, CONTENT_LOCATION, &status_url);
     response
 }

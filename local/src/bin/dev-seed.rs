@@ -1,11 +1,13 @@
 //! Fills the local table with finished jobs as an older release wrote them: no TTL and no
 //! index keys. The built-in migrations then have real work: a data migration kicked off
-//! afterwards gives them both, and they show up in searches again.
+//! afterwards gives them both, and they show up in searches again. A failed job carries
+//! the OperationOutcome the worker writes when it gives up, so the dashboard and the
+//! status URL have a failure to show.
 //!
 //! `make seed` (with `make dev` running); `SEED_JOBS` sets how many (default 20000).
 
 use asyncjob_shared::config::Config;
-use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, instant};
+use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, Parameters, instant};
 use asyncjob_shared::store::local_client;
 use asyncjob_shared::store::test_support::legacy_item;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
@@ -13,6 +15,10 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 /// DynamoDB's limit per BatchWriteItem.
 const BATCH: usize = 25;
+
+/// Why a seeded job failed, worded as the worker words a job it gives up on.
+const FAILURE: &str = "gave up after 5 failed attempts in a row; the last: running the job: \
+    the job store was unavailable (throttled)";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +43,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &at,
         );
         job.status = statuses[n % statuses.len()];
+        if job.status == JobStatus::Error {
+            job.output = Some(Parameters::failure(FAILURE));
+        }
         requests.push(
             WriteRequest::builder()
                 .put_request(

@@ -64,6 +64,12 @@ impl OperationOutcome {
         }
     }
 
+    /// Adds an informational issue: a second thing the reader should know.
+    pub fn and_information(mut self, diagnostics: impl Into<String>) -> Self {
+        self.issue.extend(Self::information(diagnostics).issue);
+        self
+    }
+
     pub fn error(code: IssueCode, diagnostics: impl Into<String>) -> Self {
         Self::single(Severity::Error, code, diagnostics)
     }

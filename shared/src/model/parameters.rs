@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::outcome::{IssueCode, OperationOutcome};
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParametersResourceType {
     #[default]
@@ -38,6 +40,15 @@ impl Parameters {
             parameter,
             ..Self::default()
         }
+    }
+
+    /// A failed job's `output`: one `outcome` part, the OperationOutcome that says why.
+    pub fn failure(reason: impl Into<String>) -> Self {
+        let outcome = OperationOutcome::error(IssueCode::Exception, reason);
+        Self::new(vec![Parameter::resource(
+            "outcome",
+            serde_json::to_value(outcome).expect("an OperationOutcome serializes"),
+        )])
     }
 
     /// FHIR's rules for parameters: a name, and one and only one of a `value[x]`, a

@@ -3,10 +3,7 @@
 
 use super::{RunOutcome, Runner};
 use crate::model::run::millis;
-use crate::model::{
-    IssueCode, JobId, JobStatus, MigrationReport, OperationOutcome, Parameter, Parameters,
-    StoredJob, instant,
-};
+use crate::model::{JobId, JobStatus, MigrationReport, Parameter, Parameters, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -36,11 +33,7 @@ impl<S: RunStore> Runner<'_, S> {
         reason: String,
     ) -> Result<RunOutcome, StoreError> {
         tracing::error!(job = %current.job.id, %reason, "job failed");
-        let outcome = OperationOutcome::error(IssueCode::Exception, reason);
-        let output = Parameters::new(vec![Parameter::resource(
-            "outcome",
-            serde_json::to_value(outcome).expect("an OperationOutcome serializes"),
-        )]);
+        let output = Parameters::failure(reason);
         self.finish(current, JobStatus::Error, output, RunOutcome::GaveUp)
             .await
     }

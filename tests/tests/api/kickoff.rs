@@ -130,6 +130,11 @@ async fn a_repeat_kick_off_answers_with_the_same_job() {
         second.header("content-location")
     );
     assert_eq!(env.job_ids().await.len(), 1);
+    // Only the repeat says, in words, that it started nothing.
+    assert_eq!(first.body["issue"].as_array().unwrap().len(), 1);
+    let note = second.body["issue"][1]["diagnostics"].as_str().unwrap();
+    assert!(note.contains("no new job was started"), "{note}");
+    assert!(note.contains("already under way"), "{note}");
 }
 
 #[tokio::test]
@@ -151,6 +156,8 @@ async fn a_completed_version_is_not_run_again() {
             .contains(running.id.as_str())
     );
     assert_eq!(env.job_ids().await.len(), 1);
+    let note = again.body["issue"][1]["diagnostics"].as_str().unwrap();
+    assert!(note.contains("version 1 is completed already"), "{note}");
 }
 
 #[tokio::test]
