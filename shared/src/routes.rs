@@ -9,6 +9,8 @@ pub const SEARCH_FORM: &str = "/AsyncJob/_search";
 pub const READ: &str = "/AsyncJob/{id}";
 pub const METADATA: &str = "/metadata";
 pub const OPERATION_DEFINITION: &str = "/OperationDefinition/data-migration";
+pub const UI: &str = "/ui";
+pub const UI_ASSET: &str = "/ui/{asset}";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -37,6 +39,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", SEARCH, "search"),
     route("POST", SEARCH_FORM, "search"),
     route("GET", READ, "search"),
+    route("GET", UI, "ui"),
+    route("GET", UI_ASSET, "ui"),
 ];
 
 /// The methods a client can send. A path's methods that no route serves reach [`UNSERVED`]
@@ -124,6 +128,11 @@ mod tests {
                 Some(OPERATION_DEFINITION),
             ),
             ("/OperationDefinition/other", None),
+            ("/ui", Some(UI)),
+            ("/prod/ui", Some(UI)),
+            ("/ui/app.js", Some(UI_ASSET)),
+            ("/AsyncJob/ui", Some(READ)),
+            ("/ui/", Some(UI)),
             ("/job//status", None),
             ("/elsewhere", None),
             ("", None),
@@ -161,7 +170,9 @@ mod tests {
                 JOB_STATUS,
                 SEARCH,
                 SEARCH_FORM,
-                READ
+                READ,
+                UI,
+                UI_ASSET
             ]
         );
     }

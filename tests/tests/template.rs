@@ -123,9 +123,11 @@ fn the_local_auth_mode_is_never_deployed() {
 }
 
 /// The DynamoDB actions a function's policy grants, with no wildcard and no resource `*`.
+/// A function without policies grants none.
 fn granted_actions(function: &Value) -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
-    for policy in function["Properties"]["Policies"].as_array().unwrap() {
+    let policies = function["Properties"]["Policies"].as_array();
+    for policy in policies.into_iter().flatten() {
         for statement in policy["Statement"].as_array().unwrap() {
             for action in statement["Action"].as_array().unwrap() {
                 let action = action.as_str().unwrap();
@@ -170,8 +172,12 @@ fn each_function_is_granted_exactly_the_actions_its_code_sends() {
     for function in functions(&template()).values() {
         let name = binary(function);
         let sent = recorded.remove(&name).unwrap_or_default();
-        assert!(!sent.is_empty(), "no test recorded what {name} sends");
-        assert_eq!(granted_actions(function), sent, "{name}");
+        let granted = granted_actions(function);
+        assert!(
+            !sent.is_empty() || granted.is_empty(),
+            "no test recorded what {name} sends"
+        );
+        assert_eq!(granted, sent, "{name}");
     }
     assert!(
         recorded.is_empty(),
