@@ -2,10 +2,11 @@
 
 VENV := .venv
 CHECKOV_VENV := .venv-checkov
+BROWSER_VENV := .venv-browser
 # The binaries template.yaml deploys (a test keeps the two lists equal).
 FUNCTIONS := kickoff kickoff-events status cancel search discovery ui worker
 
-.PHONY: dev seed build bench soak test fmt lint template-lint unit integration contract tools
+.PHONY: dev seed build bench soak test fmt lint template-lint unit integration contract browser tools
 
 ## Serve the whole API on http://127.0.0.1:9000 with its engine on 127.0.0.1:8000.
 dev: tools
@@ -28,9 +29,9 @@ bench:
 	cargo bench --profile release -p asyncjob-bench --bench handlers -- --quiet
 	cargo run --release --quiet -p asyncjob-bench
 
-## Formatting, lints, the template's linters, unit and integration tests, and the API
-## contract tested by generated requests.
-test: fmt lint template-lint unit integration contract
+## Formatting, lints, the template's linters, unit and integration tests, the API
+## contract tested by generated requests, and the dashboard in a real browser.
+test: fmt lint template-lint unit integration contract browser
 
 fmt:
 	cargo fmt --all -- --check
@@ -67,6 +68,11 @@ soak:
 contract: tools
 	./scripts/contract.sh
 
+## The dashboard in Debian's chromium, driven by Playwright, against a local stack of its own
+## (ports 28000/29000); a screenshot is left in target/browser/.
+browser: tools $(BROWSER_VENV)/.installed
+	./scripts/browser.sh
+
 ## Project-local tools, pinned in tools/: cargo-lambda, cfn-lint and schemathesis in .venv,
 ## checkov in a venv of its own.
 tools: $(VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -74,6 +80,13 @@ tools: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+# Playwright drives Debian's chromium (/usr/bin/chromium, installed by .ci/run); it never
+# downloads a browser of its own.
+$(BROWSER_VENV)/.installed: tools/browser-requirements.txt
+	python3 -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/browser-requirements.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The dashboard in a real browser: pytest drives Debian's chromium through Playwright
+# (tests/browser/) against a local stack of its own (ports 28000/29000, a throw-away
+# database) seeded with finished jobs. A screenshot of the main view is left in
+# target/browser/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Small migration pages: the seeded jobs then take some seconds to migrate, long enough to
+# watch the progress bar move and to cancel a migration midway.
+export ASYNCJOB_MIGRATION_PAGE_SIZE=25
+# shellcheck source=stack.sh
+source scripts/stack.sh 28000 29000
+
+(
+    set -a
+    # shellcheck source=../local/dev.env
+    source local/dev.env
+    set +a
+    AWS_ENDPOINT_URL_DYNAMODB="http://$ASYNCJOB_ENGINE_ADDRESS" SEED_JOBS=3000 \
+        cargo run --quiet --bin dev-seed
+)
+
+ASYNCJOB_API="$api" .venv-browser/bin/pytest tests/browser -q -p no:cacheprovider \
+    || { tail -50 "$stack_log"; exit 1; }

@@ -1,0 +1,140 @@
+"""The dashboard, driven in Debian's chromium by Playwright, against the local stack that
+scripts/browser.sh starts and seeds (its base URL in ASYNCJOB_API)."""
+
+import json
+import os
+import pathlib
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+API = os.environ["ASYNCJOB_API"]
+ARTIFACTS = pathlib.Path(os.environ.get("ASYNCJOB_ARTIFACTS", "target/browser"))
+CHROMIUM = "/usr/bin/chromium"
+# The machine's network is closed: without these, chromium's background services try to
+# call out at every start and log the refusals.
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+DESKTOP = {"width": 1280, "height": 800}
+FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with a status of \d+")
+
+
+class Answer:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+def call(path, method="GET", headers=None):
+    """One API call, as the page would make it, for the tests to compare against."""
+    request = urllib.request.Request(f"{API}/{path}", method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, headers, text = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, text = error.code, error.headers, error.read()
+    return Answer(status, headers, json.loads(text) if text else None)
+
+
+def parts(parameters):
+    """A Parameters resource's (or a part's) values by name."""
+    found = {}
+    for part in parameters:
+        value = next((v for k, v in part.items() if k.startswith("value")), None)
+        found[part["name"]] = value if value is not None else part.get("part")
+    return found
+
+
+def migrations():
+    return parts(call("$data-migration").body["parameter"])
+
+
+def wait_until(check, seconds=120, every=0.5):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"not so after {seconds} s: {check.__doc__ or check}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Console:
+    """What went wrong on the page: errors it logged, and API answers of 400 or more. An
+    answer the test provokes (a 429, the 404 of a job it cancelled) is named by the test
+    with `expect_answers`; anything else fails it."""
+
+    def __init__(self):
+        self.errors = []
+        self.expected_statuses = set()
+
+    def expect_answers(self, *statuses):
+        self.expected_statuses.update(statuses)
+
+    def logged(self, message):
+        # Chromium logs every answer of 400 or more as a failed load; those are checked
+        # below, with their URL.
+        if message.type == "error" and not FAILED_LOAD.match(message.text):
+            self.errors.append(message.text)
+
+    def answered(self, response):
+        if response.status >= 400 and response.status not in self.expected_statuses:
+            self.errors.append(f"{response.request.method} {response.url}: {response.status}")
+
+
+@pytest.fixture
+def console():
+    return Console()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "viewport(width, height): the window's size (default 1280x800)")
+
+
+@pytest.fixture
+def page(request, browser, console):
+    """The dashboard, loaded; at the end, no error it logged went unexpected."""
+    marker = request.node.get_closest_marker("viewport")
+    context = browser.new_context(viewport=marker.kwargs if marker else DESKTOP)
+    page = context.new_page()
+    page.on("console", console.logged)
+    page.on("response", console.answered)
+    page.on("pageerror", lambda error: console.errors.append(f"uncaught: {error}"))
+    page.goto(f"{API}/ui")
+    yield page
+    context.close()
+    assert console.errors == [], "the page logged errors or got unexpected answers"
+
+
+@pytest.fixture(scope="session")
+def migrated():
+    """The data at the newest version, so the seeded jobs are indexed and listed. The kick-off
+    tests get there from the page; run alone, a test that needs it gets there by the API."""
+    newest = migrations()["newestVersion"]
+    if migrations()["dataVersion"] < newest:
+        call(f"$data-migration?dataVersion={newest}", method="POST", headers={"Prefer": "respond-async"})
+
+        def reached():
+            """the data reached the newest version"""
+            return migrations()["dataVersion"] == newest and "running" not in migrations()
+
+        wait_until(reached)
+    return newest
