@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard in a real browser: pytest drives Debian's chromium through Playwright
 # (tests/browser/) against a local stack of its own (ports 28000/29000, a throw-away
-# database) seeded with finished jobs. A screenshot of the main view is left in
+# database) seeded with finished jobs. Screenshots and the stack's log are left in
 # target/browser/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +21,13 @@ source scripts/stack.sh 28000 29000
         cargo run --quiet --bin dev-seed
 )
 
-ASYNCJOB_API="$api" .venv-browser/bin/pytest tests/browser -q -p no:cacheprovider \
-    || { tail -50 "$stack_log"; exit 1; }
+mkdir -p target/browser
+status=0
+ASYNCJOB_API="$api" ASYNCJOB_ARTIFACTS=target/browser \
+    .venv-browser/bin/pytest tests/browser -q -p no:cacheprovider || status=$?
+cp "$stack_log" target/browser/stack.log
+if [[ $status != 0 ]]; then
+    tail -50 "$stack_log"
+    echo "browser: the stack's whole log is in target/browser/stack.log"
+fi
+exit $status

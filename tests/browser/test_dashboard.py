@@ -10,7 +10,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from conftest import API, ARTIFACTS, call, migrations, parts, wait_until
+from conftest import API, ARTIFACTS, call, migrations, parts, settle, wait_until
 
 STATUSES = ["accepted", "error", "completed", "cancelled"]
 PHONE = {"width": 390, "height": 844}
@@ -77,8 +77,9 @@ def test_a_running_migration_is_followed_refused_for_another_version_and_cancell
     expect(alert).to_contain_text("can start once that one has finished or been cancelled")
 
     # A hidden tab does not poll; shown again, it does at once.
+    status_url = lambda request: f"/job/{job_id}/status" in request.url
     polls = []
-    page.on("request", lambda request: f"/job/{job_id}/status" in request.url and polls.append(request))
+    page.on("request", lambda request: status_url(request) and polls.append(request))
     page.evaluate("""() => {
         Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
         document.dispatchEvent(new Event("visibilitychange"));
@@ -87,12 +88,12 @@ def test_a_running_migration_is_followed_refused_for_another_version_and_cancell
     polls.clear()
     page.wait_for_timeout(3000)
     assert polls == [], "a hidden tab polled the status URL"
-    page.evaluate("""() => {
-        Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
-        document.dispatchEvent(new Event("visibilitychange"));
-    }""")
-    wait_until(lambda: polls, seconds=5)
-    assert polls[0].headers.get("if-none-match", "").startswith('W/"'), "polls send the ETag they hold"
+    with page.expect_request(status_url, timeout=5000) as poll:
+        page.evaluate("""() => {
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""")
+    assert poll.value.headers.get("if-none-match", "").startswith('W/"'), "polls send the ETag they hold"
 
     card.get_by_role("button", name="Cancel job").click()
     dialog = page.get_by_role("dialog", name="Cancel this job?")
@@ -117,10 +118,15 @@ def test_a_migration_kicked_off_from_the_page_runs_to_completion(page):
     card = job_card(page, job_id)
     bar = card.get_by_role("progressbar")
     seen = []
+    pictured = []
 
     def completed():
         """the page shows the job completed"""
         seen.append(progress_value(bar))
+        if not pictured and (seen[-1] or 0) > 0.3:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=ARTIFACTS / "dashboard-running.png")
+            pictured.append(True)
         return "Completed" in card.inner_text()
 
     wait_until(completed, seconds=180, every=0.25)
@@ -235,6 +241,7 @@ def test_a_missing_scope_and_a_bad_token_are_explained(migrated, page, console):
 def test_a_token_from_a_sign_in_redirect_is_taken_from_the_fragment(migrated, page):
     token = unsigned_token({"sub": "operator", "scope": "asyncjob/admin"})
     # A fresh load, as a redirect back from a sign-in page is.
+    settle(page)
     page.goto("about:blank")
     page.goto(f"{API}/ui#access_token={token}&token_type=Bearer")
     expect(page.get_by_text("A token is in use for this tab.")).to_be_attached()

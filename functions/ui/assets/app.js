@@ -43,7 +43,7 @@ function takeTokenFromFragment() {
 }
 
 /// One API call. The answer's body is its JSON, or null.
-async function call(path, { method = "GET", headers = {} } = {}) {
+async function send(path, method, headers) {
   const sent = { Accept: "application/fhir+json", ...headers };
   if (token()) sent.Authorization = `Bearer ${token()}`;
   let response;
@@ -60,6 +60,28 @@ async function call(path, { method = "GET", headers = {} } = {}) {
     body = null;
   }
   return { status: response.status, headers: response.headers, body };
+}
+
+/// Whether a read is worth sending again: no answer, the service busy (503 and the like), or
+/// a 5xx that is not the service's own (it answers every fault with an OperationOutcome; a
+/// gateway or the local emulator may not).
+function unanswered(answer) {
+  const fault = answer.status >= 500 && !(answer.body && answer.body.resourceType);
+  return answer.status === 0 || answer.status === 503 || fault;
+}
+
+const READ_RETRIES_MS = [1000, 3000];
+
+/// An API call. Reads that got no real answer are sent again, twice at most; a kick-off or
+/// a cancel never is (the operator decides).
+async function call(path, { method = "GET", headers = {} } = {}) {
+  let answer = await send(path, method, headers);
+  for (const wait of method === "GET" ? READ_RETRIES_MS : []) {
+    if (!unanswered(answer)) break;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    answer = await send(path, method, headers);
+  }
+  return answer;
 }
 
 /// What an OperationOutcome says, its issues joined.
@@ -316,9 +338,12 @@ async function showDetails(id) {
 
 /// The jobs being followed, by id: their card, the ETag last seen, the next poll.
 const followed = new Map();
+/// Jobs seen to end here: a search may list one as accepted a moment longer (indexes are
+/// eventually consistent), and it must not be followed again.
+const ended = new Set();
 
 function follow(id, dataVersion) {
-  if (followed.has(id)) return;
+  if (followed.has(id) || ended.has(id)) return;
   const bar = el("progress", { max: "1", "aria-label": `Progress of job ${id}` });
   const text = el("p", { class: "progress-text", text: "queued" });
   const cancel = el("button", { type: "button", class: "danger", text: "Cancel job", onclick: () => askToCancel(id) });
@@ -393,6 +418,7 @@ const poll = guarded(async (job) => {
 function finish(job, status, text) {
   clearTimeout(job.timer);
   followed.delete(job.id);
+  ended.add(job.id);
   job.card.classList.add(status);
   if (status === "completed") job.bar.value = 1;
   job.text.textContent = text;
