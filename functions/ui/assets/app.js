@@ -177,20 +177,26 @@ async function count(query) {
 
 class Refusal extends Error {}
 
-function countRow(label, total) {
-  const shown = total === null ? "many" : String(total);
-  const title = total === null ? "too many to count quickly" : undefined;
-  return el("tr", {}, el("th", { scope: "row", text: label }), el("td", { text: shown, title }));
+/// The count cells, by query; built once, so a refresh changes numbers, not rows.
+const countCells = new Map();
+
+function buildCounts() {
+  const rows = (labels, key) => labels.map((label) => {
+    const cell = el("td", { text: "…" });
+    countCells.set(`${key}=${label}`, cell);
+    return el("tr", {}, el("th", { scope: "row", text: label }), cell);
+  });
+  $("status-counts").replaceChildren(...rows(STATUSES, "status"));
+  $("type-counts").replaceChildren(...rows(TYPES, "type"));
 }
 
 async function loadCounts() {
   try {
-    const [byStatus, byType] = await Promise.all([
-      Promise.all(STATUSES.map((status) => count(`status=${status}`))),
-      Promise.all(TYPES.map((type) => count(`type=${type}`))),
-    ]);
-    $("status-counts").replaceChildren(...STATUSES.map((status, at) => countRow(status, byStatus[at])));
-    $("type-counts").replaceChildren(...TYPES.map((type, at) => countRow(type, byType[at])));
+    await Promise.all([...countCells].map(async ([query, cell]) => {
+      const total = await count(query);
+      cell.textContent = total === null ? "many" : String(total);
+      if (total === null) $("counts-note").hidden = false;
+    }));
   } catch (error) {
     if (!(error instanceof Refusal)) throw error;
     complain(error.message);
@@ -562,11 +568,13 @@ function setUpToken() {
 
 // ---------------------------------------------------------------- start
 
+/// Everything read again. The list is asked for first: counting can take the API seconds.
 async function refresh() {
-  await Promise.all([loadCounts(), loadJobs(), loadMigrations(), loadRunning()]);
+  await Promise.all([loadJobs(), loadMigrations(), loadRunning(), loadCounts()]);
 }
 
 setUpToken();
+buildCounts();
 buildFilters();
 $("kickoff-form").addEventListener("submit", guarded(kickOff));
 $("keep-job").addEventListener("click", () => $("confirm-cancel").close());
