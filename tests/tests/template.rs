@@ -19,27 +19,42 @@ const MAKEFILE: &str = include_str!("../../Makefile");
 
 type Route = (String, String, String);
 
+/// Each HttpApi event's function and properties.
+fn http_api_events(template: &Value) -> Vec<(Value, Value)> {
+    functions(template)
+        .into_values()
+        .flat_map(|function| {
+            let events: Vec<Value> = function["Properties"]["Events"]
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|event| event["Type"] == "HttpApi")
+                .map(|event| event["Properties"].clone())
+                .collect();
+            events
+                .into_iter()
+                .map(move |properties| (function.clone(), properties))
+        })
+        .collect()
+}
+
+fn method_and_path(properties: &Value) -> (String, String) {
+    (
+        properties["Method"].as_str().unwrap().to_owned(),
+        properties["Path"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// (method, path, binary) for every HttpApi event.
 fn template_routes(template: &Value) -> BTreeSet<Route> {
-    let mut routes = BTreeSet::new();
-    for function in functions(template).values() {
-        for event in function["Properties"]["Events"]
-            .as_object()
-            .unwrap()
-            .values()
-        {
-            if event["Type"] == "HttpApi" {
-                let properties = &event["Properties"];
-                assert_eq!(properties["ApiId"]["Ref"], "HttpApi");
-                routes.insert((
-                    properties["Method"].as_str().unwrap().to_owned(),
-                    properties["Path"].as_str().unwrap().to_owned(),
-                    binary(function),
-                ));
-            }
-        }
-    }
-    routes
+    http_api_events(template)
+        .into_iter()
+        .map(|(function, properties)| {
+            assert_eq!(properties["ApiId"]["Ref"], "HttpApi");
+            let (method, path) = method_and_path(&properties);
+            (method, path, binary(&function))
+        })
+        .collect()
 }
 
 fn route(method: &str, path: &str, function: &str) -> Route {
@@ -60,6 +75,28 @@ fn every_route_reaches_its_function() {
     let mut expected = api_routes();
     expected.extend(routes::paths().map(|path| route("ANY", path, routes::UNSERVED)));
     assert_eq!(template_routes(&template()), expected);
+}
+
+/// Only what holds no job data is public: the API's description, the dashboard's files and
+/// the 405 answers. Every route that reads or changes a job is behind the JWT authorizer.
+#[test]
+fn only_routes_that_hold_no_job_data_skip_the_authorizer() {
+    let public: BTreeSet<(String, String)> = http_api_events(&template())
+        .into_iter()
+        .filter(|(_, properties)| properties["Auth"]["Authorizer"] == "NONE")
+        .map(|(_, properties)| method_and_path(&properties))
+        .collect();
+    let mut expected: BTreeSet<(String, String)> = [
+        routes::METADATA,
+        routes::OPERATION_DEFINITION,
+        routes::UI,
+        routes::UI_ASSET,
+    ]
+    .into_iter()
+    .map(|path| ("GET".to_owned(), path.to_owned()))
+    .collect();
+    expected.extend(routes::paths().map(|path| ("ANY".to_owned(), path.to_owned())));
+    assert_eq!(public, expected);
 }
 
 /// Every method on every path reaches the function API Gateway would send it to.
