@@ -44,6 +44,8 @@ pub struct Config {
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "asyncjob-jobs";
+/// A migration's write budget, in item writes a second (unset: none).
+const ITEMS_PER_SECOND: &str = "ASYNCJOB_MIGRATION_ITEMS_PER_SECOND";
 pub const DEFAULT_EVENT_SOURCE: &str = "asyncjob.kickoff";
 const DEFAULT_RETENTION_DAYS: u64 = 30;
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
@@ -145,6 +147,10 @@ impl Settings<'_> {
             defaults.page_size as u64,
             1..=1000,
         )?;
+        let items_per_second = self
+            .text(ITEMS_PER_SECOND)
+            .map(|_| self.number(ITEMS_PER_SECOND, 0, 1..=1_000_000))
+            .transpose()?;
         let retry_seconds = self.number(
             "ASYNCJOB_RETRY_SECONDS",
             defaults.retry_delay.as_secs(),
@@ -159,6 +165,7 @@ impl Settings<'_> {
                 .max_retry_delay
                 .max(Duration::from_secs(retry_seconds)),
             page_size: page_size as usize,
+            items_per_second: items_per_second.map(|rate| rate as u32),
             stop_before_deadline: defaults.stop_before_deadline,
         })
     }
@@ -201,6 +208,7 @@ mod tests {
             ("ASYNCJOB_LEASE_SECONDS", "5"),
             ("ASYNCJOB_MAX_ATTEMPTS", "4"),
             ("ASYNCJOB_MIGRATION_PAGE_SIZE", "25"),
+            ("ASYNCJOB_MIGRATION_ITEMS_PER_SECOND", "500"),
             ("ASYNCJOB_RETRY_SECONDS", "2"),
             ("ASYNCJOB_EVENT_SOURCE", "my.app"),
         ])
@@ -218,6 +226,7 @@ mod tests {
         assert_eq!(config.run.lease, Duration::from_secs(5));
         assert_eq!(config.run.max_attempts, 4);
         assert_eq!(config.run.page_size, 25);
+        assert_eq!(config.run.items_per_second, Some(500));
         assert_eq!(config.run.retry_delay, Duration::from_secs(2));
         assert_eq!(config.event_source, "my.app");
     }
@@ -229,5 +238,7 @@ mod tests {
         assert!(config(&[("ASYNCJOB_RETENTION_DAYS", "ten")]).is_err());
         assert!(config(&[("ASYNCJOB_MAX_ATTEMPTS", "0")]).is_err());
         assert!(config(&[("ASYNCJOB_MIGRATION_PAGE_SIZE", "5000")]).is_err());
+        assert!(config(&[("ASYNCJOB_MIGRATION_ITEMS_PER_SECOND", "0")]).is_err());
+        assert!(config(&[("ASYNCJOB_MIGRATION_ITEMS_PER_SECOND", "fast")]).is_err());
     }
 }

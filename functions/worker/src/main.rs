@@ -14,7 +14,8 @@ async fn main() -> Result<(), Error> {
         let runner = Runner::new(
             store,
             registry,
-            MigrationContext::on(store, config.run.page_size),
+            MigrationContext::on(store, config.run.page_size)
+                .with_budget(config.run.items_per_second),
             &config.run,
             &event.context.request_id,
         );

@@ -15,7 +15,8 @@ const RUN_BUDGET: Duration = Duration::from_secs(60);
 async fn main() -> Result<(), lambda_http::Error> {
     let (store, config) = asyncjob_shared::lambda::init().await?;
     let owner = format!("dev-sweeper-{}", std::process::id());
-    let context = MigrationContext::on(&store, config.run.page_size);
+    let context =
+        MigrationContext::on(&store, config.run.page_size).with_budget(config.run.items_per_second);
     let runner = Runner::new(&store, Registry::built_in(), context, &config.run, owner);
     loop {
         match runner.sweep(Instant::now() + RUN_BUDGET).await {

@@ -5,6 +5,7 @@
 //! returns a cursor for the next, so a run can stop at any page boundary and resume there.
 //! Steps must be idempotent: after a crash, the page in flight is done again.
 
+mod budget;
 mod expire_finished;
 mod index_keys;
 mod registry;
@@ -17,6 +18,7 @@ use futures_util::future::BoxFuture;
 
 use crate::store::{DynamoStore, RunStore, StoreError};
 
+pub use budget::WriteBudget;
 pub use expire_finished::ExpireFinishedJobs;
 pub use index_keys::RewriteIndexKeys;
 pub use registry::Registry;
@@ -31,16 +33,28 @@ pub struct MigrationContext<'a> {
     pub retention: Duration,
     /// How many items a step reads at most.
     pub page_size: usize,
+    /// How fast a step may write; every write of this process's migrations shares it.
+    pub budget: WriteBudget,
 }
 
 impl<'a> MigrationContext<'a> {
-    /// Migrations over the table of `store`, reached through its client.
+    /// Migrations over the table of `store`, reached through its client, with no budget.
     pub fn on(store: &'a DynamoStore, page_size: usize) -> Self {
         Self {
             client: store.client(),
             jobs_table: store.table_name(),
             retention: store.retention(),
             page_size,
+            budget: WriteBudget::unlimited(),
+        }
+    }
+
+    /// The same, writing at most `items_per_second` items a second when that is set.
+    pub fn with_budget(self, items_per_second: Option<u32>) -> Self {
+        Self {
+            budget: items_per_second
+                .map_or_else(WriteBudget::unlimited, WriteBudget::items_per_second),
+            ..self
         }
     }
 }

@@ -82,7 +82,8 @@ pub(super) enum Pick<T> {
 }
 
 /// One page of the jobs table: scans it from `cursor`, picks the items to change, writes
-/// them (several at once), and counts the writes that landed and the items skipped.
+/// them (several at once, within the context's budget), and counts the writes that landed
+/// and the items skipped.
 pub(super) async fn migrate_jobs_page<T, F>(
     context: &MigrationContext<'_>,
     cursor: Option<&str>,
@@ -103,8 +104,12 @@ where
             Pick::Unreadable => items_skipped += 1,
         }
     }
+    let write = &write;
     let items_changed = stream::iter(picked)
-        .map(write)
+        .map(|change| async move {
+            context.budget.take().await;
+            write(change).await
+        })
         .buffer_unordered(CONCURRENCY)
         .try_fold(
             0,

@@ -35,6 +35,8 @@ pub struct RunSettings {
     pub max_retry_delay: Duration,
     /// Items a migration step reads at most.
     pub page_size: usize,
+    /// Item writes a second a migration may make at most; `None`: as fast as it can.
+    pub items_per_second: Option<u32>,
     /// A run stops once less than this is left before its deadline.
     pub stop_before_deadline: Duration,
 }
@@ -47,6 +49,7 @@ impl Default for RunSettings {
             retry_delay: Duration::from_secs(10),
             max_retry_delay: Duration::from_secs(300),
             page_size: 100,
+            items_per_second: None,
             stop_before_deadline: Duration::from_secs(10),
         }
     }

@@ -74,6 +74,7 @@ impl World {
             retry_delay: Duration::from_secs(5),
             max_retry_delay: Duration::from_secs(30),
             page_size: 2,
+            items_per_second: None,
             stop_before_deadline: Duration::ZERO,
         };
         let lagging = Registry::new(vec![Box::new(ExpireFinishedJobs)]).expect("version 1");

@@ -129,6 +129,32 @@ async fn a_job_runs_to_completed_with_what_each_migration_did() {
     );
 }
 
+/// A write budget paces a migration's writes, across pages and migrations; every item is
+/// still migrated.
+#[tokio::test]
+async fn a_write_budget_paces_the_migration_and_it_still_migrates_everything() {
+    let env = TestEnv::start().await;
+    let legacy = legacy_jobs(60);
+    put_items(&env, &legacy).await;
+    let job = env.kick_off(2).await;
+    let settings = RunSettings {
+        items_per_second: Some(50),
+        ..settings()
+    };
+    let runner = runner_on(&env, Registry::built_in(), &settings, "worker-1");
+    let started = Instant::now();
+    assert_eq!(
+        runner.run(&job.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+    // Each migration writes the 60 jobs: 120 writes at 50 a second take 2.4 s at least.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2350), "{took:?}");
+    for values in migrated_attributes(&env, &legacy).await.values() {
+        assert!(values.iter().all(Option::is_some), "{values:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_version_already_reached_completes_at_once() {
     let env = TestEnv::start().await;

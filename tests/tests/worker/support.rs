@@ -25,6 +25,7 @@ pub fn settings() -> RunSettings {
         retry_delay: Duration::ZERO,
         max_retry_delay: Duration::ZERO,
         page_size: 10,
+        items_per_second: None,
         stop_before_deadline: Duration::ZERO,
     }
 }
@@ -37,7 +38,8 @@ pub fn runner_on<'a>(
     owner: &str,
 ) -> Runner<'a, DynamoStore> {
     let store = env.store_of("worker");
-    let context = MigrationContext::on(store, settings.page_size);
+    let context =
+        MigrationContext::on(store, settings.page_size).with_budget(settings.items_per_second);
     Runner::new(store, registry, context, settings, owner)
 }
 

@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 mod failures;
 
 use super::{RunOutcome, RunSettings, Runner};
-use crate::migration::{Migration, MigrationContext, Registry, Step};
+use crate::migration::{Migration, MigrationContext, Registry, Step, WriteBudget};
 use crate::model::run::millis;
 use crate::model::{AsyncJob, JobId, JobStatus, JobType, Lease, StoredJob, instant};
 use crate::store::{JobStore, MemoryStore, StoreError, local_client};
@@ -90,6 +90,7 @@ fn settings() -> RunSettings {
         retry_delay: Duration::ZERO,
         max_retry_delay: Duration::ZERO,
         page_size: 10,
+        items_per_second: None,
         stop_before_deadline: Duration::ZERO,
     }
 }
@@ -105,6 +106,7 @@ fn context(client: &Client) -> MigrationContext<'_> {
         jobs_table: "unused",
         retention: RETENTION,
         page_size: 10,
+        budget: WriteBudget::unlimited(),
     }
 }
 
