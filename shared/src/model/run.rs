@@ -76,6 +76,11 @@ pub struct RunState {
     /// A checkpoint starts the count again; after a bounded number the job is given up.
     #[serde(default, alias = "attempts")]
     pub failures: u32,
+    /// Attempts in a row that DynamoDB throttled. Each doubles the wait before the next
+    /// attempt, as a failure does, but none counts towards giving the job up: throttling
+    /// slows a job down, it does not fail it. A checkpoint starts the count again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled: u32,
     /// After a failure, when the job may be tried again (epoch milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at_ms: Option<i64>,
@@ -136,6 +141,10 @@ pub fn poll_interval_seconds(run: Option<&RunState>, last_updated: &str) -> u32 
         Some(run) if run.plan.is_some() => 3,
         _ => 5,
     }
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 #[cfg(test)]

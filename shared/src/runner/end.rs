@@ -54,7 +54,8 @@ impl<S: RunStore> Runner<'_, S> {
     }
 
     /// This attempt failed while `doing` something: the job lets go of its lease, counts the
-    /// failure and waits before the next attempt. The error's details go to the log; the job
+    /// failure (or, when DynamoDB throttled it, the throttling, which never ends the job) and
+    /// waits before the next attempt. The error's details go to the log; the job
     /// keeps only its summary, which its OperationOutcome shows if it is given up.
     pub(super) async fn failed(
         &self,
@@ -68,8 +69,14 @@ impl<S: RunStore> Runner<'_, S> {
         let mut next = self.next_revision(current);
         let run = next.run.get_or_insert_default();
         run.lease = None;
-        run.failures += 1;
-        run.retry_at_ms = Some(millis(now + self.settings.retry_delay_after(run.failures)));
+        let in_a_row = if error.is_throttling() {
+            run.throttled += 1;
+            run.throttled
+        } else {
+            run.failures += 1;
+            run.failures
+        };
+        run.retry_at_ms = Some(millis(now + self.settings.retry_delay_after(in_a_row)));
         run.last_error = Some(reason.clone());
         // If this write fails too, the lease runs out and the next claim counts the failure.
         if let Err(error) = self.store.save(&current.job.meta.version_id, &next).await {

@@ -84,6 +84,17 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
     }
+
+    /// DynamoDB asked for less: a request or a transaction throttled.
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                kind: Transient::Throttled,
+                ..
+            }
+        )
+    }
 }
 
 /// What a kick-off came to.

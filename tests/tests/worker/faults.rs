@@ -53,6 +53,50 @@ async fn a_migration_whose_last_write_is_cancelled_for_throttling_is_not_complet
     }
 }
 
+/// Throttling is the table asking for less, not a failure: a job throttled more times in a
+/// row than its attempts allow is never given up; it waits, and completes once the table
+/// takes its requests again.
+#[tokio::test]
+async fn a_throttled_migration_is_slowed_down_never_given_up() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(5)).await;
+    let job = env.kick_off(1).await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    let settings = settings();
+    let registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
+    let context = MigrationContext::on(&store, settings.page_size);
+    let runner = Runner::new(&store, &registry, context, &settings, "worker");
+    // Every Scan throttled, the SDK's own retries included.
+    plan.set(
+        (0..u8::MAX)
+            .map(|occurrence| FaultRule {
+                operation: "Scan",
+                occurrence,
+                fault: Fault::Throttle,
+            })
+            .collect(),
+    );
+
+    let throttled_runs = settings.max_attempts + 2;
+    for _ in 0..throttled_runs {
+        let outcome = runner.run(&job.id, far_deadline()).await.unwrap();
+        assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
+    }
+    let stored = env.job(job.id.as_str()).await.unwrap();
+    assert_eq!(stored.job.status, JobStatus::Accepted);
+    let run = stored.run.unwrap();
+    assert_eq!((run.throttled, run.failures), (throttled_runs, 0));
+    assert!(run.last_error.unwrap().contains("throttled"));
+
+    plan.clear();
+    assert_eq!(
+        runner.run(&job.id, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
+}
+
 /// A checkpoint lands, its answer is lost, and the SDK's retry finds the job changed: the
 /// change is the run's own write, so the run goes on to the end.
 #[tokio::test]
