@@ -48,7 +48,8 @@ pub struct MigrationProgress {
 impl MigrationProgress {
     /// Scanned items per second so far.
     pub fn rate(&self) -> u64 {
-        (self.items_scanned * 1000)
+        self.items_scanned
+            .saturating_mul(1000)
             .checked_div(self.duration_ms)
             .unwrap_or(0)
     }
@@ -60,7 +61,7 @@ impl MigrationProgress {
             Some(total) if total > self.items_scanned => format!(
                 "{} of ~{total} items ({}%)",
                 self.items_scanned,
-                self.items_scanned * 100 / total
+                u128::from(self.items_scanned) * 100 / u128::from(total)
             ),
             _ => format!("{} items", self.items_scanned),
         }
@@ -107,7 +108,7 @@ impl RunState {
         self.retry_at_ms.is_some_and(|at| at > millis(now))
     }
 
-    /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%)`, or
+    /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%), ~5 s left`, or
     /// `migration 2/3: 4000 items` without an estimate.
     pub fn progress(&self) -> String {
         let Some(plan) = &self.plan else {
@@ -116,13 +117,49 @@ impl RunState {
         let position = self.applied.len() + 1;
         match &self.current {
             _ if position > plan.len() => format!("finishing: {} migrations applied", plan.len()),
-            Some(current) => format!(
-                "migration {position}/{}: {}",
-                plan.len(),
-                current.describe()
-            ),
+            Some(current) => {
+                let line = format!(
+                    "migration {position}/{}: {}",
+                    plan.len(),
+                    current.describe()
+                );
+                // The time left only where it fits: the header stays under 100 characters.
+                match self.seconds_left() {
+                    Some(seconds) if line.len() + 30 < 100 => {
+                        format!("{line}, ~{} left", roughly(seconds))
+                    }
+                    _ => line,
+                }
+            }
             None => format!("migration {position}/{}: starting", plan.len()),
         }
+    }
+
+    /// Seconds until the whole job is done at the rate so far: the rest of this migration's
+    /// scan, and a whole scan for each migration after it (each walks the table). `None`
+    /// before there is an estimate of the table's size and a rate.
+    pub fn seconds_left(&self) -> Option<u64> {
+        let plan = self.plan.as_ref()?;
+        let current = self.current.as_ref()?;
+        let total = current.estimated_items?;
+        let rate = current.rate();
+        if rate == 0 {
+            return None;
+        }
+        let later = plan.len().saturating_sub(self.applied.len() + 1) as u64;
+        let items_left = total
+            .saturating_sub(current.items_scanned)
+            .saturating_add(total.saturating_mul(later));
+        Some(items_left.div_ceil(rate))
+    }
+}
+
+/// `45 s`, `12 min`, `3 h 5 min`.
+fn roughly(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds.div_ceil(60)),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
     }
 }
 
@@ -176,14 +213,52 @@ mod tests {
         });
         assert_eq!(run.progress(), "migration 2/3: 4000 items");
         run.current.as_mut().unwrap().estimated_items = Some(20_000);
-        assert_eq!(run.progress(), "migration 2/3: 4000 of ~20000 items (20%)");
         assert_eq!(run.current.as_ref().unwrap().rate(), 8000);
+        // 16,000 items left in this migration and 20,000 in the next, at 8,000 a second.
+        assert_eq!(run.seconds_left(), Some(5));
+        assert_eq!(
+            run.progress(),
+            "migration 2/3: 4000 of ~20000 items (20%), ~5 s left"
+        );
         // An estimate the scan has passed is no longer shown.
         run.current.as_mut().unwrap().estimated_items = Some(3000);
-        assert_eq!(run.progress(), "migration 2/3: 4000 items");
+        assert_eq!(run.progress(), "migration 2/3: 4000 items, ~1 s left");
         run.plan = Some(vec![1]);
         run.current = None;
         assert_eq!(run.progress(), "finishing: 1 migrations applied");
+    }
+
+    #[test]
+    fn time_left_reads_in_the_unit_that_fits() {
+        assert_eq!(roughly(45), "45 s");
+        assert_eq!(roughly(61), "2 min");
+        assert_eq!(roughly(3 * 3600 + 5 * 60 + 9), "3 h 5 min");
+    }
+
+    #[test]
+    fn the_longest_progress_line_stays_under_100_characters() {
+        for (scanned, estimate, duration_ms) in [
+            (1, u64::MAX, 1),
+            (u64::MAX / 2, u64::MAX, 1),
+            (10_u64.pow(15), 10_u64.pow(18), 10_u64.pow(9)),
+            (99_999_999_999, 100_000_000_000, 1),
+        ] {
+            let run = RunState {
+                plan: Some((1..=99).collect()),
+                current: Some(MigrationProgress {
+                    version: 1,
+                    cursor: Some("x".into()),
+                    items_scanned: scanned,
+                    items_changed: 0,
+                    items_skipped: 0,
+                    duration_ms,
+                    estimated_items: Some(estimate),
+                }),
+                ..RunState::default()
+            };
+            let line = run.progress();
+            assert!(line.len() < 100, "{} characters: {line}", line.len());
+        }
     }
 
     #[test]

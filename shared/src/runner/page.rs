@@ -6,7 +6,9 @@ use std::time::Instant;
 use super::end::saturating;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::{Migration, Step};
-use crate::model::{MigrationProgress, MigrationReport, Parameter, Parameters, StoredJob};
+use crate::model::{
+    MigrationProgress, MigrationReport, Parameter, Parameters, RunState, StoredJob,
+};
 use crate::store::{RunStore, StoreError};
 
 /// A step's end: its result and the job as last written (the renewals change it), or the
@@ -157,7 +159,10 @@ impl<S: RunStore> Runner<'_, S> {
 
 /// A running job's `output`: where it stands, for machines (people read `X-Progress`).
 fn progress_output(current: &StoredJob, progress: &MigrationProgress) -> Parameters {
-    let run = current.run.clone().unwrap_or_default();
+    let run = RunState {
+        current: Some(progress.clone()),
+        ..current.run.clone().unwrap_or_default()
+    };
     let migrations = run.plan.as_ref().map_or(0, Vec::len);
     let count = saturating;
     let mut parts = vec![
@@ -169,6 +174,9 @@ fn progress_output(current: &StoredJob, progress: &MigrationProgress) -> Paramet
     ];
     if let Some(estimate) = progress.estimated_items {
         parts.push(Parameter::integer("itemsEstimated", count(estimate)));
+    }
+    if let Some(seconds) = run.seconds_left() {
+        parts.push(Parameter::integer("secondsLeft", count(seconds)));
     }
     Parameters::new(vec![Parameter::parts("progress", parts)])
 }
