@@ -108,30 +108,53 @@ impl RunState {
         self.retry_at_ms.is_some_and(|at| at > millis(now))
     }
 
-    /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%), ~5 s left`, or
-    /// `migration 2/3: 4000 items` without an estimate.
+    /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%), ~5 s left`,
+    /// `migration 2/3: 4000 items` without an estimate, or, while the job waits after a
+    /// failed or throttled attempt, `migration 2/3: 4000 items, retrying in 40 s: throttled`.
     pub fn progress(&self) -> String {
+        self.progress_at(instant::now())
+    }
+
+    pub fn progress_at(&self, now: OffsetDateTime) -> String {
         let Some(plan) = &self.plan else {
             return "queued".to_owned();
         };
         let position = self.applied.len() + 1;
-        match &self.current {
-            _ if position > plan.len() => format!("finishing: {} migrations applied", plan.len()),
-            Some(current) => {
-                let line = format!(
-                    "migration {position}/{}: {}",
-                    plan.len(),
-                    current.describe()
-                );
-                // The time left only where it fits: the header stays under 100 characters.
-                match self.seconds_left() {
-                    Some(seconds) if line.len() + 30 < 100 => {
-                        format!("{line}, ~{} left", roughly(seconds))
-                    }
-                    _ => line,
-                }
+        let line = match &self.current {
+            _ if position > plan.len() => {
+                return format!("finishing: {} migrations applied", plan.len());
             }
+            Some(current) => format!(
+                "migration {position}/{}: {}",
+                plan.len(),
+                current.describe()
+            ),
             None => format!("migration {position}/{}: starting", plan.len()),
+        };
+        let waiting_ms = self
+            .retry_at_ms
+            .map(|at| at - millis(now))
+            .filter(|wait| *wait > 0);
+        let tail = match waiting_ms {
+            Some(wait) => {
+                let cause = if self.throttled > 0 {
+                    "throttled"
+                } else {
+                    "after a failure"
+                };
+                let seconds = u64::try_from(wait).unwrap_or(0).div_ceil(1000);
+                format!(", retrying in {}: {cause}", roughly(seconds))
+            }
+            None => self
+                .seconds_left()
+                .map(|seconds| format!(", ~{} left", roughly(seconds)))
+                .unwrap_or_default(),
+        };
+        // The tail only where it fits: the header stays under 100 characters.
+        if line.len() + tail.len() < 100 {
+            line + &tail
+        } else {
+            line
         }
     }
 
@@ -226,6 +249,43 @@ mod tests {
         run.plan = Some(vec![1]);
         run.current = None;
         assert_eq!(run.progress(), "finishing: 1 migrations applied");
+    }
+
+    #[test]
+    fn a_job_that_waits_after_an_attempt_says_so_instead_of_a_time_left() {
+        let now = instant::now();
+        let mut run = RunState {
+            plan: Some(vec![1, 2]),
+            current: Some(MigrationProgress {
+                version: 1,
+                cursor: Some("x".into()),
+                items_scanned: 4000,
+                items_changed: 0,
+                items_skipped: 0,
+                duration_ms: 500,
+                estimated_items: Some(20_000),
+            }),
+            retry_at_ms: Some(millis(now) + 39_500),
+            throttled: 2,
+            ..RunState::default()
+        };
+        assert_eq!(
+            run.progress_at(now),
+            "migration 1/2: 4000 of ~20000 items (20%), retrying in 40 s: throttled"
+        );
+        run.throttled = 0;
+        run.failures = 1;
+        assert!(
+            run.progress_at(now)
+                .ends_with("retrying in 40 s: after a failure")
+        );
+        // Once the wait is over, the time left again.
+        let later = now + time::Duration::minutes(1);
+        assert!(
+            run.progress_at(later).ends_with("~5 s left"),
+            "{}",
+            run.progress_at(later)
+        );
     }
 
     #[test]
