@@ -4,15 +4,62 @@
 //! nothing.
 
 use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
-use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, StoredJob, instant};
-use asyncjob_shared::runner::{RunOutcome, Runner};
-use asyncjob_shared::store::JobStore;
+use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, StoredJob, instant};
+use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::to_item;
+use asyncjob_shared::store::{DynamoStore, JobStore};
 use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::support::{far_deadline, legacy_jobs, put_items, runner_on, settings};
+
+/// A data migration to version 1 over five legacy jobs, run through a store whose requests
+/// `plan` can fault.
+struct FaultyVersion1 {
+    env: TestEnv,
+    plan: FaultPlan,
+    store: DynamoStore,
+    settings: RunSettings,
+    registry: Registry,
+    job: JobId,
+}
+
+impl FaultyVersion1 {
+    async fn start() -> Self {
+        let env = TestEnv::start().await;
+        put_items(&env, &legacy_jobs(5)).await;
+        let job = env.kick_off(1).await.id;
+        let plan = FaultPlan::default();
+        let store = env.faulty_store(&plan);
+        Self {
+            env,
+            plan,
+            store,
+            settings: settings(),
+            registry: Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap(),
+            job,
+        }
+    }
+
+    async fn run(&self) -> RunOutcome {
+        let context = MigrationContext::on(&self.store, self.settings.page_size);
+        Runner::new(
+            &self.store,
+            &self.registry,
+            context,
+            &self.settings,
+            "worker",
+        )
+        .run(&self.job, far_deadline())
+        .await
+        .unwrap()
+    }
+
+    async fn stored(&self) -> StoredJob {
+        self.env.job(self.job.as_str()).await.unwrap()
+    }
+}
 
 /// DynamoDB cancels the transaction that records the last page of migration 1 and moves the
 /// data version up, for a reason other than its conditions. The job must not be completed:
@@ -20,36 +67,25 @@ use crate::support::{far_deadline, legacy_jobs, put_items, runner_on, settings};
 #[tokio::test]
 async fn a_migration_whose_last_write_is_cancelled_for_throttling_is_not_completed() {
     for item in [0, 1] {
-        let env = TestEnv::start().await;
-        put_items(&env, &legacy_jobs(5)).await;
-        let job = env.kick_off(1).await;
-        let plan = FaultPlan::default();
-        let store = env.faulty_store(&plan);
-        let settings = settings();
-        let registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
-        let context = MigrationContext::on(&store, settings.page_size);
-        let runner = Runner::new(&store, &registry, context, &settings, "worker");
-        plan.always(Fault::CancelTransaction {
+        let faulty = FaultyVersion1::start().await;
+        faulty.plan.always(Fault::CancelTransaction {
             item,
             reason: CancelReason::Throttling,
         });
 
-        let outcome = runner.run(&job.id, far_deadline()).await.unwrap();
+        let outcome = faulty.run().await;
         assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
-        let stored = env.job(job.id.as_str()).await.unwrap();
+        let stored = faulty.stored().await;
         assert_eq!(stored.job.status, JobStatus::Accepted);
         assert!(
             stored.run.unwrap().applied.is_empty(),
             "not recorded as applied"
         );
-        assert_eq!(env.store.data_version().await.unwrap(), 0);
+        assert_eq!(faulty.env.store.data_version().await.unwrap(), 0);
 
-        plan.clear();
-        assert_eq!(
-            runner.run(&job.id, far_deadline()).await.unwrap(),
-            RunOutcome::Completed
-        );
-        assert_eq!(env.store.data_version().await.unwrap(), 1);
+        faulty.plan.clear();
+        assert_eq!(faulty.run().await, RunOutcome::Completed);
+        assert_eq!(faulty.env.store.data_version().await.unwrap(), 1);
     }
 }
 
@@ -58,17 +94,9 @@ async fn a_migration_whose_last_write_is_cancelled_for_throttling_is_not_complet
 /// takes its requests again.
 #[tokio::test]
 async fn a_throttled_migration_is_slowed_down_never_given_up() {
-    let env = TestEnv::start().await;
-    put_items(&env, &legacy_jobs(5)).await;
-    let job = env.kick_off(1).await;
-    let plan = FaultPlan::default();
-    let store = env.faulty_store(&plan);
-    let settings = settings();
-    let registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
-    let context = MigrationContext::on(&store, settings.page_size);
-    let runner = Runner::new(&store, &registry, context, &settings, "worker");
+    let faulty = FaultyVersion1::start().await;
     // Every Scan throttled, the SDK's own retries included.
-    plan.set(
+    faulty.plan.set(
         (0..u8::MAX)
             .map(|occurrence| FaultRule {
                 operation: "Scan",
@@ -78,23 +106,20 @@ async fn a_throttled_migration_is_slowed_down_never_given_up() {
             .collect(),
     );
 
-    let throttled_runs = settings.max_attempts + 2;
+    let throttled_runs = faulty.settings.max_attempts + 2;
     for _ in 0..throttled_runs {
-        let outcome = runner.run(&job.id, far_deadline()).await.unwrap();
+        let outcome = faulty.run().await;
         assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
     }
-    let stored = env.job(job.id.as_str()).await.unwrap();
+    let stored = faulty.stored().await;
     assert_eq!(stored.job.status, JobStatus::Accepted);
     let run = stored.run.unwrap();
     assert_eq!((run.throttled, run.failures), (throttled_runs, 0));
     assert!(run.last_error.unwrap().contains("throttled"));
 
-    plan.clear();
-    assert_eq!(
-        runner.run(&job.id, far_deadline()).await.unwrap(),
-        RunOutcome::Completed
-    );
-    assert_eq!(env.store.data_version().await.unwrap(), 1);
+    faulty.plan.clear();
+    assert_eq!(faulty.run().await, RunOutcome::Completed);
+    assert_eq!(faulty.env.store.data_version().await.unwrap(), 1);
 }
 
 /// A checkpoint lands, its answer is lost, and the SDK's retry finds the job changed: the
