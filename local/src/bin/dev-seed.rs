@@ -8,17 +8,14 @@
 
 use asyncjob_shared::config::Config;
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, Parameters, instant};
-use asyncjob_shared::store::local_client;
+use asyncjob_shared::runner::{attempt_failure, gave_up_reason};
 use asyncjob_shared::store::test_support::legacy_item;
+use asyncjob_shared::store::{StoreError, Transient, local_client};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 /// DynamoDB's limit per BatchWriteItem.
 const BATCH: usize = 25;
-
-/// Why a seeded job failed, worded as the worker words a job it gives up on.
-const FAILURE: &str = "gave up after 5 failed attempts in a row; the last: running the job: \
-    the job store was unavailable (throttled)";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,6 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = local_client(&endpoint);
     let now = instant::now();
     let statuses = [JobStatus::Completed, JobStatus::Error, JobStatus::Cancelled];
+    // Why a seeded job failed, in the worker's words for a job it gave up on.
+    let throttled = StoreError::Unavailable {
+        kind: Transient::Throttled,
+        detail: String::new(),
+    };
+    let failure = gave_up_reason(8, &attempt_failure("running the job", &throttled));
     let mut requests = Vec::with_capacity(count);
     for n in 0..count {
         let at = instant::format(now - time::Duration::seconds((count - n) as i64));
@@ -44,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         job.status = statuses[n % statuses.len()];
         if job.status == JobStatus::Error {
-            job.output = Some(Parameters::failure(FAILURE));
+            job.output = Some(Parameters::failure(&failure));
         }
         requests.push(
             WriteRequest::builder()

@@ -1,6 +1,6 @@
 //! Claiming a job: whether this worker may run it now, and the write that says it does.
 
-use super::{Flow, RunOutcome, Runner};
+use super::{Flow, RunOutcome, Runner, gave_up_reason};
 use crate::model::{JobId, JobStatus, RunState, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
@@ -37,8 +37,7 @@ impl<S: RunStore> Runner<'_, S> {
                 }
                 (Some(error), false) => error.as_str(),
             };
-            let reason =
-                format!("gave up after {failures} failed attempts in a row; the last: {last}");
+            let reason = gave_up_reason(failures, last);
             return self.give_up(&current, reason).await.map(Flow::Stop);
         }
         if run.is_backing_off_at(now) {

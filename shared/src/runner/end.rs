@@ -1,7 +1,7 @@
 //! How runs end: a job completed, given up, a failed attempt that backs off, a yield at the
 //! deadline, and a write that lost its race.
 
-use super::{RunOutcome, Runner};
+use super::{RunOutcome, Runner, attempt_failure};
 use crate::model::run::millis;
 use crate::model::{JobId, JobStatus, MigrationReport, Parameter, Parameters, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
@@ -63,7 +63,7 @@ impl<S: RunStore> Runner<'_, S> {
         doing: &str,
         error: StoreError,
     ) -> Result<RunOutcome, StoreError> {
-        let reason = format!("{doing}: {}", error.summary());
+        let reason = attempt_failure(doing, &error);
         tracing::warn!(job = %current.job.id, %error, %reason, "attempt failed");
         let now = instant::now();
         let mut next = self.next_revision(current);

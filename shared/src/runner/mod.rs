@@ -187,6 +187,17 @@ impl<'a, S: RunStore> Runner<'a, S> {
     }
 }
 
+/// What a failed attempt leaves as the job's last error: what it was doing, and the kind of
+/// failure without the SDK's details.
+pub fn attempt_failure(doing: &str, error: &StoreError) -> String {
+    format!("{doing}: {}", error.summary())
+}
+
+/// Why a job was given up, as its OperationOutcome says.
+pub fn gave_up_reason(failures: u32, last: &str) -> String {
+    format!("gave up after {failures} failed attempts in a row; the last: {last}")
+}
+
 /// The wall-clock deadline of a Lambda invocation as an [`Instant`].
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     let now_ms = u64::try_from(millis(OffsetDateTime::now_utc())).unwrap_or(0);
