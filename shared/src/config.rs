@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::runner::RunSettings;
+use crate::runner::{MAX_SEGMENTS, RunSettings};
 
 /// How the caller's scopes are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct Config {
 pub const DEFAULT_TABLE_NAME: &str = "asyncjob-jobs";
 /// A migration's write budget, in item writes a second (unset: none).
 const ITEMS_PER_SECOND: &str = "ASYNCJOB_MIGRATION_ITEMS_PER_SECOND";
+/// How many Scan segments a segmentable migration runs in (unset: by the table's size).
+const SEGMENTS: &str = "ASYNCJOB_MIGRATION_SEGMENTS";
 pub const DEFAULT_EVENT_SOURCE: &str = "asyncjob.kickoff";
 const DEFAULT_RETENTION_DAYS: u64 = 30;
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
@@ -151,6 +153,15 @@ impl Settings<'_> {
             .text(ITEMS_PER_SECOND)
             .map(|_| self.number(ITEMS_PER_SECOND, 0, 1..=1_000_000))
             .transpose()?;
+        let segments = self
+            .text(SEGMENTS)
+            .map(|_| self.number(SEGMENTS, 0, 1..=u64::from(MAX_SEGMENTS)))
+            .transpose()?;
+        let segments_at_once = self.number(
+            "ASYNCJOB_MIGRATION_SEGMENTS_AT_ONCE",
+            defaults.segments_at_once as u64,
+            1..=u64::from(MAX_SEGMENTS),
+        )?;
         let retry_seconds = self.number(
             "ASYNCJOB_RETRY_SECONDS",
             defaults.retry_delay.as_secs(),
@@ -166,6 +177,8 @@ impl Settings<'_> {
                 .max(Duration::from_secs(retry_seconds)),
             page_size: page_size as usize,
             items_per_second: items_per_second.map(|rate| rate as u32),
+            segments: segments.map(|count| count as u32),
+            segments_at_once: segments_at_once as usize,
             stop_before_deadline: defaults.stop_before_deadline,
         })
     }
@@ -210,6 +223,8 @@ mod tests {
             ("ASYNCJOB_MIGRATION_PAGE_SIZE", "25"),
             ("ASYNCJOB_MIGRATION_ITEMS_PER_SECOND", "500"),
             ("ASYNCJOB_RETRY_SECONDS", "2"),
+            ("ASYNCJOB_MIGRATION_SEGMENTS", "8"),
+            ("ASYNCJOB_MIGRATION_SEGMENTS_AT_ONCE", "4"),
             ("ASYNCJOB_EVENT_SOURCE", "my.app"),
         ])
         .unwrap();
@@ -228,6 +243,8 @@ mod tests {
         assert_eq!(config.run.page_size, 25);
         assert_eq!(config.run.items_per_second, Some(500));
         assert_eq!(config.run.retry_delay, Duration::from_secs(2));
+        assert_eq!(config.run.segments, Some(8));
+        assert_eq!(config.run.segments_at_once, 4);
         assert_eq!(config.event_source, "my.app");
     }
 
@@ -240,5 +257,7 @@ mod tests {
         assert!(config(&[("ASYNCJOB_MIGRATION_PAGE_SIZE", "5000")]).is_err());
         assert!(config(&[("ASYNCJOB_MIGRATION_ITEMS_PER_SECOND", "0")]).is_err());
         assert!(config(&[("ASYNCJOB_MIGRATION_ITEMS_PER_SECOND", "fast")]).is_err());
+        assert!(config(&[("ASYNCJOB_MIGRATION_SEGMENTS", "65")]).is_err());
+        assert!(config(&[("ASYNCJOB_MIGRATION_SEGMENTS_AT_ONCE", "0")]).is_err());
     }
 }

@@ -5,9 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use asyncjob_shared::model::{JobId, SegmentKey};
 use asyncjob_shared::routes;
 use asyncjob_shared::store::test_support::schema::{
-    ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
+    self, ID, SORT_KEY, STATUS, STATUS_INDEX, TYPE, TYPE_INDEX, TYPE_SORT_KEY,
 };
 use serde_json::Value;
 
@@ -285,14 +286,23 @@ fn the_worker_runs_from_the_stream_and_the_schedule() {
         serde_json::json!(["ReportBatchItemFailures"])
     );
     assert!(stream["DestinationConfig"]["OnFailure"]["Destination"].is_object());
-    let filter = stream["FilterCriteria"]["Filters"][0]["Pattern"]
-        .as_str()
-        .unwrap();
-    let filter: Value = serde_json::from_str(filter).unwrap();
+    let filters: Vec<Value> = stream["FilterCriteria"]["Filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|filter| serde_json::from_str(filter["Pattern"].as_str().unwrap()).unwrap())
+        .collect();
     assert_eq!(
-        filter["dynamodb"]["NewImage"]["status"]["S"],
+        filters[0]["dynamodb"]["NewImage"]["status"]["S"],
         serde_json::json!(["accepted"])
     );
+    // New segment items, by the prefix of their key.
+    let prefix = filters[1]["dynamodb"]["Keys"]["id"]["S"][0]["prefix"]
+        .as_str()
+        .unwrap();
+    let key = SegmentKey::all(&JobId::generate(), 2, 4).remove(0);
+    assert!(schema::segment_key(&key).starts_with(prefix), "{prefix}");
+    assert_eq!(filters.len(), 2);
     assert_eq!(events["Sweep"]["Type"], "Schedule");
 }
 

@@ -1,5 +1,6 @@
-//! The worker: runs jobs handed over by the table's stream (new `accepted` jobs) and, on a
-//! schedule, sweeps for accepted jobs nobody is running.
+//! The worker: runs what the table's stream hands over (new `accepted` jobs, and the new
+//! segments of a migration that runs in parallel, one invocation each) and, on a schedule,
+//! sweeps for accepted jobs nobody is running.
 
 pub mod metrics;
 
@@ -7,9 +8,9 @@ use std::time::Instant;
 
 use asyncjob_shared::events::EventError;
 use asyncjob_shared::model::run::millis;
-use asyncjob_shared::model::{CodeSet, JobId, JobStatus, instant};
+use asyncjob_shared::model::{CodeSet, JobId, JobStatus, SegmentKey, SegmentRun, instant};
 use asyncjob_shared::runner::{RunOutcome, Runner};
-use asyncjob_shared::store::RunStore;
+use asyncjob_shared::store::{RunStore, StoreError};
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Deserialize;
@@ -52,9 +53,15 @@ fn report_failed_jobs(outcomes: &[RunOutcome]) {
     }
 }
 
-/// Runs the new accepted jobs of a stream batch. A record whose run failed on the store is
-/// reported back, so Lambda retries from it; jobs whose migration failed are retried by the
-/// sweeper instead, so they never hold up the stream.
+/// What a stream record hands over.
+enum Work {
+    Job(JobId),
+    Segment(SegmentKey),
+}
+
+/// Runs the new accepted jobs and segments of a stream batch. A record whose run failed on
+/// the store is reported back, so Lambda retries from it; jobs whose migration failed are
+/// retried by the sweeper instead, so they never hold up the stream.
 async fn run_stream<S: RunStore>(
     runner: &Runner<'_, S>,
     event: StreamEvent,
@@ -63,16 +70,18 @@ async fn run_stream<S: RunStore>(
     let mut response = DynamoDbEventResponse::default();
     let mut outcomes = Vec::new();
     for record in event.records {
-        let Some(id) = accepted_job(&record) else {
-            continue;
+        let ran = match work(&record) {
+            Some(Work::Job(id)) => runner.run(&id, deadline).await,
+            Some(Work::Segment(key)) => run_segment(runner, &key, deadline).await,
+            None => continue,
         };
-        match runner.run(&id, deadline).await {
+        match ran {
             Ok(outcome) => {
-                tracing::info!(job = %id, ?outcome, "ran");
+                tracing::info!(?outcome, "ran");
                 outcomes.push(outcome);
             }
             Err(error) => {
-                tracing::error!(job = %id, %error, "could not run the job");
+                tracing::error!(%error, "could not run the job or segment");
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = record.change.sequence_number.clone();
                 response.batch_item_failures.push(failure);
@@ -88,16 +97,36 @@ async fn run_stream<S: RunStore>(
     (response, outcomes)
 }
 
+/// Runs a segment; the worker that finishes it runs the job next, which applies the
+/// migration once every segment is done (or leaves it to the job's runner, if one holds it).
+async fn run_segment<S: RunStore>(
+    runner: &Runner<'_, S>,
+    key: &SegmentKey,
+    deadline: Instant,
+) -> Result<RunOutcome, StoreError> {
+    let outcome = runner.run_segment(key, deadline).await?;
+    tracing::info!(job = %key.job_id, %key, ?outcome, "segment ran");
+    match outcome {
+        RunOutcome::Completed | RunOutcome::GaveUp => runner.run(&key.job_id, deadline).await,
+        other => Ok(other),
+    }
+}
+
 #[derive(Deserialize)]
 struct JobImage {
     id: String,
     status: Option<String>,
 }
 
-/// The id of the job a stream record shows as accepted; `None` for anything else.
-fn accepted_job(record: &EventRecord) -> Option<JobId> {
-    let image: JobImage = serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
-    (image.status.as_deref() == Some(JobStatus::Accepted.code()))
-        .then(|| JobId::parse(&image.id))
+/// What a stream record shows: a new accepted job, a new segment, or neither.
+fn work(record: &EventRecord) -> Option<Work> {
+    let image = &record.change.new_image;
+    if let Ok(segment) = serde_dynamo::from_item::<_, SegmentRun>(image.clone()) {
+        return Some(Work::Segment(segment.key));
+    }
+    let job: JobImage = serde_dynamo::from_item(image.clone()).ok()?;
+    (job.status.as_deref() == Some(JobStatus::Accepted.code()))
+        .then(|| JobId::parse(&job.id))
         .flatten()
+        .map(Work::Job)
 }

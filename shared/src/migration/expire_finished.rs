@@ -29,6 +29,11 @@ impl Migration for ExpireFinishedJobs {
         "gives finished jobs written before retention existed their expiry (TTL)"
     }
 
+    /// Each item is migrated on its own, so any part of the table can go on its own.
+    fn segmentable(&self) -> bool {
+        true
+    }
+
     fn estimate<'a>(
         &'a self,
         context: &'a MigrationContext<'a>,

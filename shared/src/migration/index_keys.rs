@@ -28,6 +28,11 @@ impl Migration for RewriteIndexKeys {
         "writes the search index keys of jobs that lack them or have an older layout"
     }
 
+    /// Each item is migrated on its own, so any part of the table can go on its own.
+    fn segmentable(&self) -> bool {
+        true
+    }
+
     fn estimate<'a>(
         &'a self,
         context: &'a MigrationContext<'a>,

@@ -33,8 +33,18 @@ pub struct MigrationContext<'a> {
     pub retention: Duration,
     /// How many items a step reads at most.
     pub page_size: usize,
-    /// How fast a step may write; every write of this process's migrations shares it.
+    /// How fast a step may write; every write made through this context shares it.
     pub budget: WriteBudget,
+    /// The part of the table a step of a segmentable migration walks; `None`: all of it.
+    pub segment: Option<ScanSegment>,
+}
+
+/// One of the parts a parallel Scan divides a table into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanSegment {
+    /// From 0 to `total - 1`.
+    pub segment: u32,
+    pub total: u32,
 }
 
 impl<'a> MigrationContext<'a> {
@@ -46,6 +56,7 @@ impl<'a> MigrationContext<'a> {
             retention: store.retention(),
             page_size,
             budget: WriteBudget::unlimited(),
+            segment: None,
         }
     }
 
@@ -55,6 +66,22 @@ impl<'a> MigrationContext<'a> {
             budget: items_per_second
                 .map_or_else(WriteBudget::unlimited, WriteBudget::items_per_second),
             ..self
+        }
+    }
+
+    /// A context for one segment of a parallel run, with its share of the budget: a
+    /// migration's `items_per_second`, divided evenly between its `segment.total` segments,
+    /// so they keep to it together wherever each one runs.
+    pub fn for_segment(&self, segment: ScanSegment, items_per_second: Option<u32>) -> Self {
+        Self {
+            client: self.client,
+            jobs_table: self.jobs_table,
+            retention: self.retention,
+            page_size: self.page_size,
+            budget: items_per_second.map_or_else(WriteBudget::unlimited, |rate| {
+                WriteBudget::items_per_second((rate / segment.total.max(1)).max(1))
+            }),
+            segment: Some(segment),
         }
     }
 }
@@ -79,6 +106,13 @@ pub trait Migration: Send + Sync {
     /// What the migration does, in one line, for the list of migrations.
     fn description(&self) -> &'static str {
         ""
+    }
+
+    /// Whether the migration can run as parallel Scan segments: its step then walks only
+    /// the context's [`MigrationContext::segment`] (as [`scan_page`] does), and works on
+    /// each item alone, whatever segment or order the other items are migrated in.
+    fn segmentable(&self) -> bool {
+        false
     }
 
     /// About how many items the migration will scan, when it can tell: the number progress

@@ -31,8 +31,9 @@ pub async fn table_item_count(
         .and_then(|count| u64::try_from(count).ok()))
 }
 
-/// Reads one page of `table` in key order, resuming after `cursor`. The cursor is the last
-/// key read, as JSON, so it works for any table's key schema.
+/// Reads one page of `table` (of the context's segment of it, if it has one) in key order,
+/// resuming after `cursor`. The cursor is the last key read, as JSON, so it works for any
+/// table's key schema.
 pub async fn scan_page(
     context: &MigrationContext<'_>,
     table: &str,
@@ -45,6 +46,8 @@ pub async fn scan_page(
         .table_name(table)
         .limit(i32::try_from(context.page_size).unwrap_or(i32::MAX))
         .set_exclusive_start_key(start)
+        .set_segment(context.segment.map(|part| part.segment as i32))
+        .set_total_segments(context.segment.map(|part| part.total as i32))
         .send()
         .await
         .map_err(store_error)?;

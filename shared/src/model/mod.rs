@@ -7,6 +7,7 @@ pub mod job;
 pub mod outcome;
 pub mod parameters;
 pub mod run;
+pub mod segment;
 pub mod stored;
 
 pub use bundle::{Bundle, Entry, Link};
@@ -14,4 +15,5 @@ pub use job::{AsyncJob, CodeSet, JobId, JobStatus, JobType, Meta};
 pub use outcome::{IssueCode, OperationOutcome, Severity};
 pub use parameters::{Parameter, Parameters};
 pub use run::{Lease, MigrationProgress, MigrationReport, RunState};
+pub use segment::{SegmentKey, SegmentRun};
 pub use stored::StoredJob;

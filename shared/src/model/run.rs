@@ -43,6 +43,10 @@ pub struct MigrationProgress {
     /// About how many items the migration will scan in all, when it can tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_items: Option<u64>,
+    /// When the migration runs as parallel Scan segments: how many. Each keeps its own
+    /// checkpoint; the counts here are their sums, and the duration the longest's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
 }
 
 impl MigrationProgress {
@@ -55,8 +59,16 @@ impl MigrationProgress {
     }
 
     /// `2600 of ~20000 items (13%)`, or `2600 items` without an estimate (or once the scan
-    /// has passed it).
+    /// has passed it); `in 8 segments` after it when the scan runs in parallel.
     fn describe(&self) -> String {
+        let items = self.describe_items();
+        match self.segments {
+            Some(segments) => format!("{items} in {segments} segments"),
+            None => items,
+        }
+    }
+
+    fn describe_items(&self) -> String {
         match self.estimated_items {
             Some(total) if total > self.items_scanned => format!(
                 "{} of ~{total} items ({}%)",
@@ -233,6 +245,7 @@ mod tests {
             items_skipped: 0,
             duration_ms: 500,
             estimated_items: None,
+            segments: None,
         });
         assert_eq!(run.progress(), "migration 2/3: 4000 items");
         run.current.as_mut().unwrap().estimated_items = Some(20_000);
@@ -243,6 +256,12 @@ mod tests {
             run.progress(),
             "migration 2/3: 4000 of ~20000 items (20%), ~5 s left"
         );
+        run.current.as_mut().unwrap().segments = Some(8);
+        assert_eq!(
+            run.progress(),
+            "migration 2/3: 4000 of ~20000 items (20%) in 8 segments, ~5 s left"
+        );
+        run.current.as_mut().unwrap().segments = None;
         // An estimate the scan has passed is no longer shown.
         run.current.as_mut().unwrap().estimated_items = Some(3000);
         assert_eq!(run.progress(), "migration 2/3: 4000 items, ~1 s left");
@@ -264,6 +283,7 @@ mod tests {
                 items_skipped: 0,
                 duration_ms: 500,
                 estimated_items: Some(20_000),
+                segments: None,
             }),
             retry_at_ms: Some(millis(now) + 39_500),
             throttled: 2,
@@ -313,6 +333,7 @@ mod tests {
                     items_skipped: 0,
                     duration_ms,
                     estimated_items: Some(estimate),
+                    segments: Some(64),
                 }),
                 ..RunState::default()
             };

@@ -65,24 +65,35 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> Result<RunOutcome, StoreError> {
         let reason = attempt_failure(doing, &error);
         tracing::warn!(job = %current.job.id, %error, %reason, "attempt failed");
-        let now = instant::now();
         let mut next = self.next_revision(current);
         let run = next.run.get_or_insert_default();
         run.lease = None;
-        let in_a_row = if error.is_throttling() {
-            run.throttled += 1;
-            run.throttled
-        } else {
-            run.failures += 1;
-            run.failures
-        };
-        run.retry_at_ms = Some(millis(now + self.settings.retry_delay_after(in_a_row)));
+        run.retry_at_ms = Some(self.count_failure(&error, &mut run.failures, &mut run.throttled));
         run.last_error = Some(reason.clone());
         // If this write fails too, the lease runs out and the next claim counts the failure.
         if let Err(error) = self.store.save(&current.job.meta.version_id, &next).await {
             tracing::warn!(job = %current.job.id, %error, "could not record the failure");
         }
         Ok(RunOutcome::Failed(reason))
+    }
+
+    /// Counts a failed attempt in `failures` or, when DynamoDB throttled it, in `throttled`
+    /// (which never gives anything up), and says when the next attempt may start: each
+    /// failure of the same kind in a row doubles the wait.
+    pub(super) fn count_failure(
+        &self,
+        error: &StoreError,
+        failures: &mut u32,
+        throttled: &mut u32,
+    ) -> i64 {
+        let in_a_row = if error.is_throttling() {
+            *throttled += 1;
+            *throttled
+        } else {
+            *failures += 1;
+            *failures
+        };
+        millis(instant::now() + self.settings.retry_delay_after(in_a_row))
     }
 
     /// Lets go of the job at the deadline, so the next run need not wait for the lease.

@@ -10,6 +10,7 @@
 mod claim;
 mod end;
 mod page;
+mod segments;
 #[cfg(test)]
 mod tests;
 
@@ -35,8 +36,15 @@ pub struct RunSettings {
     pub max_retry_delay: Duration,
     /// Items a migration step reads at most.
     pub page_size: usize,
-    /// Item writes a second a migration may make at most; `None`: as fast as it can.
+    /// Item writes a second a migration may make at most, all its segments together;
+    /// `None`: as fast as it can.
     pub items_per_second: Option<u32>,
+    /// How many Scan segments a segmentable migration runs in: a fixed number, or `None` for
+    /// one per [`ITEMS_PER_SEGMENT`] items the table is estimated to hold. At most
+    /// [`MAX_SEGMENTS`]; with one, the migration runs as a single scan.
+    pub segments: Option<u32>,
+    /// How many segments one worker runs at once.
+    pub segments_at_once: usize,
     /// A run stops once less than this is left before its deadline.
     pub stop_before_deadline: Duration,
 }
@@ -50,12 +58,30 @@ impl Default for RunSettings {
             max_retry_delay: Duration::from_secs(300),
             page_size: 100,
             items_per_second: None,
+            segments: None,
+            segments_at_once: 8,
             stop_before_deadline: Duration::from_secs(10),
         }
     }
 }
 
+/// Items per segment, when the number of segments follows the table's size.
+pub const ITEMS_PER_SEGMENT: u64 = 100_000;
+
+/// Segments a migration runs in at most: the transaction that applies a migration checks
+/// every segment, and a transaction holds at most 100 items.
+pub const MAX_SEGMENTS: u32 = 64;
+
 impl RunSettings {
+    /// How many segments a segmentable migration over about `estimate` items runs in.
+    pub fn segments_for(&self, estimate: Option<u64>) -> u32 {
+        let by_size = || {
+            let count = estimate.unwrap_or(0).div_ceil(ITEMS_PER_SEGMENT);
+            u32::try_from(count).unwrap_or(MAX_SEGMENTS)
+        };
+        self.segments.unwrap_or_else(by_size).clamp(1, MAX_SEGMENTS)
+    }
+
     /// The wait before the next attempt after `failures` failures in a row.
     pub fn retry_delay_after(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(16);
@@ -133,7 +159,7 @@ impl<'a, S: RunStore> Runner<'a, S> {
                 self.release(&current).await?;
                 return Ok(RunOutcome::Yielded);
             }
-            current = match self.advance(&current).await {
+            current = match self.advance(&current, deadline).await {
                 Ok(Flow::Continue(next)) => *next,
                 Ok(Flow::Stop(outcome)) => return Ok(outcome),
                 Err(error) => return self.failed(&current, "running the job", error).await,

@@ -7,7 +7,7 @@ use super::end::saturating;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::{Migration, Step};
 use crate::model::{
-    MigrationProgress, MigrationReport, Parameter, Parameters, RunState, StoredJob,
+    MigrationProgress, MigrationReport, Parameter, Parameters, RunState, SegmentKey, StoredJob,
 };
 use crate::store::{RunStore, StoreError};
 
@@ -21,7 +21,11 @@ enum Stepped {
 impl<S: RunStore> Runner<'_, S> {
     /// Migrates the next page of the job's plan and checkpoints it, or completes the job when
     /// the plan is done.
-    pub(super) async fn advance(&self, current: &StoredJob) -> Result<Flow, StoreError> {
+    pub(super) async fn advance(
+        &self,
+        current: &StoredJob,
+        deadline: Instant,
+    ) -> Result<Flow, StoreError> {
         let run = current.run.clone().unwrap_or_default();
         let plan = run.plan.clone().unwrap_or_default();
         let Some(&version) = plan.get(run.applied.len()) else {
@@ -31,18 +35,46 @@ impl<S: RunStore> Runner<'_, S> {
             // The claim checks the plan against the registry; nothing to do here but stop.
             return Ok(Flow::Stop(RunOutcome::NotRunnable));
         };
-        let mut progress = match run.current.filter(|progress| progress.version == version) {
+        let progress = match run.current.filter(|progress| progress.version == version) {
             Some(progress) => progress,
-            None => MigrationProgress {
-                version,
-                cursor: None,
-                items_scanned: 0,
-                items_changed: 0,
-                items_skipped: 0,
-                duration_ms: 0,
-                estimated_items: self.estimate(migration).await,
-            },
+            None => self.starting(migration).await,
         };
+        if let Some(total) = progress.segments {
+            return self
+                .drive_segments(current, migration, progress, total, deadline)
+                .await;
+        }
+        let fresh = progress.cursor.is_none() && progress.items_scanned == 0;
+        let total = self.settings.segments_for(progress.estimated_items);
+        if fresh && migration.segmentable() && total > 1 {
+            return self.fan_out(current, progress, total).await;
+        }
+        self.migrate_page(current, migration, progress).await
+    }
+
+    /// The progress of `migration` before its first page.
+    async fn starting(&self, migration: &dyn Migration) -> MigrationProgress {
+        MigrationProgress {
+            version: migration.version(),
+            cursor: None,
+            items_scanned: 0,
+            items_changed: 0,
+            items_skipped: 0,
+            duration_ms: 0,
+            estimated_items: self.estimate(migration).await,
+            segments: None,
+        }
+    }
+
+    /// Migrates the page of `migration` that `progress` says comes next, in one scan of the
+    /// whole table, and checkpoints it.
+    async fn migrate_page(
+        &self,
+        current: &StoredJob,
+        migration: &dyn Migration,
+        mut progress: MigrationProgress,
+    ) -> Result<Flow, StoreError> {
+        let version = progress.version;
         let started = Instant::now();
         let (held, step) = match self
             .step_holding_lease(current, migration, &progress)
@@ -72,7 +104,11 @@ impl<S: RunStore> Runner<'_, S> {
         progress.items_skipped += step.items_skipped;
         progress.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         progress.cursor = step.next;
-        match self.checkpoint(&held, progress, migration.name()).await {
+        let applied = progress.cursor.is_none().then_some(&[][..]);
+        match self
+            .checkpoint(&held, progress, migration.name(), applied)
+            .await
+        {
             Err(error) => self.failed(&held, &recording, error).await.map(Flow::Stop),
             flow => flow,
         }
@@ -90,9 +126,7 @@ impl<S: RunStore> Runner<'_, S> {
         }
     }
 
-    /// Runs one step while renewing the lease every third of it: a page that runs long
-    /// never lets the lease run out under a live worker. A renewal that loses its race (a
-    /// cancel, a takeover) drops the step and ends the run.
+    /// Runs one step while renewing the job's lease (see [`Runner::holding_lease`]).
     async fn step_holding_lease(
         &self,
         current: &StoredJob,
@@ -100,30 +134,53 @@ impl<S: RunStore> Runner<'_, S> {
         progress: &MigrationProgress,
     ) -> Result<Stepped, StoreError> {
         let step = migration.step(&self.context, progress.cursor.as_deref());
-        tokio::pin!(step);
-        let mut held = current.clone();
+        let renew = |held: StoredJob| async move {
+            let renewed = self.next_revision(&held);
+            let saved = self.store.save(&held.job.meta.version_id, &renewed).await?;
+            Ok(saved.then_some(renewed))
+        };
+        match self.holding_lease(step, current.clone(), renew).await? {
+            (held, Some(step)) => Ok(Stepped::Done(Box::new(held), step)),
+            (held, None) => Ok(Stepped::Stopped(self.lost_write(&held.job.id).await?)),
+        }
+    }
+
+    /// Runs `work` while renewing a lease on `held` every third of it: work that runs long
+    /// never lets the lease run out under a live worker. A renewal that loses its race (a
+    /// cancel, a takeover) drops the work: `None`, beside what was last held.
+    pub(super) async fn holding_lease<T, H, R>(
+        &self,
+        work: impl Future<Output = T>,
+        mut held: H,
+        renew: impl Fn(H) -> R,
+    ) -> Result<(H, Option<T>), StoreError>
+    where
+        H: Clone,
+        R: Future<Output = Result<Option<H>, StoreError>>,
+    {
+        tokio::pin!(work);
         loop {
             tokio::select! {
-                result = &mut step => return Ok(Stepped::Done(Box::new(held), result)),
+                result = &mut work => return Ok((held, Some(result))),
                 () = tokio::time::sleep(self.settings.lease / 3) => {
-                    let renewed = self.next_revision(&held);
-                    if !self.store.save(&held.job.meta.version_id, &renewed).await? {
-                        let outcome = self.lost_write(&held.job.id).await?;
-                        return Ok(Stepped::Stopped(outcome));
+                    match renew(held.clone()).await? {
+                        Some(renewed) => held = renewed,
+                        None => return Ok((held, None)),
                     }
-                    held = renewed;
                 }
             }
         }
     }
 
-    /// Records `progress`; when its migration is done, records it as applied and moves the
-    /// data version up in the same write. A checkpoint ends any run of failures.
-    async fn checkpoint(
+    /// Records `progress`; once its migration is `applied` (with every segment of it done),
+    /// records it as applied and moves the data version up in the same write, on the
+    /// condition that those segments are done. A checkpoint ends any run of failures.
+    pub(super) async fn checkpoint(
         &self,
         current: &StoredJob,
         progress: MigrationProgress,
         name: &str,
+        applied: Option<&[SegmentKey]>,
     ) -> Result<Flow, StoreError> {
         let mut next = self.next_revision(current);
         next.job.output = Some(progress_output(current, &progress));
@@ -133,10 +190,7 @@ impl<S: RunStore> Runner<'_, S> {
         next_run.retry_at_ms = None;
         next_run.last_error = None;
         let expected = &current.job.meta.version_id;
-        let written = if progress.cursor.is_some() {
-            next_run.current = Some(progress);
-            self.store.save(expected, &next).await?
-        } else {
+        let written = if let Some(done_segments) = applied {
             let version = progress.version;
             next_run.current = None;
             next_run.applied.push(MigrationReport {
@@ -147,7 +201,12 @@ impl<S: RunStore> Runner<'_, S> {
                 items_skipped: progress.items_skipped,
                 duration_ms: progress.duration_ms,
             });
-            self.store.save_advancing(expected, &next, version).await?
+            self.store
+                .save_advancing(expected, &next, version, done_segments)
+                .await?
+        } else {
+            next_run.current = Some(progress);
+            self.store.save(expected, &next).await?
         };
         if written {
             Ok(Flow::Continue(Box::new(next)))
@@ -158,7 +217,7 @@ impl<S: RunStore> Runner<'_, S> {
 }
 
 /// A running job's `output`: where it stands, for machines (people read `X-Progress`).
-fn progress_output(current: &StoredJob, progress: &MigrationProgress) -> Parameters {
+pub(super) fn progress_output(current: &StoredJob, progress: &MigrationProgress) -> Parameters {
     let run = RunState {
         current: Some(progress.clone()),
         ..current.run.clone().unwrap_or_default()

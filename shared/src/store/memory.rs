@@ -10,7 +10,9 @@ use super::{
     Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
     StoreError, answer_without_writing, cancellation,
 };
-use crate::model::{AsyncJob, JobId, JobStatus, JobType, StoredJob, instant};
+use crate::model::{
+    AsyncJob, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob, instant,
+};
 
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -23,6 +25,7 @@ struct State {
     jobs: BTreeMap<JobId, StoredJob>,
     data_version: u32,
     deliveries: BTreeMap<Delivery, JobId>,
+    segments: BTreeMap<(JobId, u32, u32), SegmentRun>,
 }
 
 impl MemoryStore {
@@ -66,6 +69,11 @@ impl State {
             .get(id)
             .is_some_and(|stored| stored.job.meta.version_id == expected_version)
     }
+}
+
+/// Where a segment is kept.
+fn slot(key: &SegmentKey) -> (JobId, u32, u32) {
+    (key.job_id.clone(), key.version, key.segment)
 }
 
 impl JobStore for MemoryStore {
@@ -172,15 +180,66 @@ impl RunStore for MemoryStore {
         expected_version: &str,
         next: &StoredJob,
         data_version: u32,
+        done_segments: &[SegmentKey],
     ) -> Result<bool, StoreError> {
         let mut state = self.lock();
         if !state.is_at(&next.job.id, expected_version) {
             return Ok(false);
         }
+        if let Some(key) = done_segments
+            .iter()
+            .find(|key| !state.segments.get(&slot(key)).is_some_and(|run| run.done))
+        {
+            return Err(StoreError::Failed(format!(
+                "{key} of the migration is not done"
+            )));
+        }
         state.jobs.insert(next.job.id.clone(), next.clone());
         // The data version never goes back; at `data_version` or beyond, the job is saved alone.
         state.data_version = state.data_version.max(data_version);
         Ok(true)
+    }
+
+    async fn start_segments(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        segments: &[SegmentRun],
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.is_at(&next.job.id, expected_version) {
+            return Ok(false);
+        }
+        if let Some(run) = segments
+            .iter()
+            .find(|run| state.segments.contains_key(&slot(&run.key)))
+        {
+            return Err(StoreError::Failed(format!("{} exists already", run.key)));
+        }
+        state.jobs.insert(next.job.id.clone(), next.clone());
+        for run in segments {
+            state.segments.insert(slot(&run.key), run.clone());
+        }
+        Ok(true)
+    }
+
+    async fn segments(&self, keys: &[SegmentKey]) -> Result<Vec<SegmentRun>, StoreError> {
+        let state = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|key| state.segments.get(&slot(key)).cloned())
+            .collect())
+    }
+
+    async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.segments.get_mut(&slot(&next.key)) {
+            Some(run) if run.revision + 1 == next.revision => {
+                *run = next.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

@@ -17,7 +17,7 @@ pub use dynamo::{DynamoStore, dynamodb_client, ensure_table, local_client};
 pub use memory::MemoryStore;
 pub use query::{Order, Position, SearchPage, SearchQuery, Total};
 
-use crate::model::{AsyncJob, JobId, JobStatus, StoredJob};
+use crate::model::{AsyncJob, JobId, JobStatus, SegmentKey, SegmentRun, StoredJob};
 
 /// What went wrong with the store. `Display` is for logs: it carries the SDK's message,
 /// which may name tables, roles or request ids. [`StoreError::summary`] is for clients and
@@ -187,14 +187,38 @@ pub trait RunStore: JobStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// [`save`](Self::save), and in the same write moves the stored data version up to
-    /// `data_version`; when the data is there or beyond already, the job is saved alone.
-    /// `false` when the job changed, and nothing was written. Only the data version's own
-    /// condition means "there already": a write that failed for another reason is an error.
+    /// `data_version`, on the condition that every segment of `done_segments` is done;
+    /// when the data is there or beyond already, the job is saved alone. `false` when the
+    /// job changed, and nothing was written. Only the data version's own condition means
+    /// "there already": a write that failed for another reason is an error.
     fn save_advancing(
         &self,
         expected_version: &str,
         next: &StoredJob,
         data_version: u32,
+        done_segments: &[SegmentKey],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// [`save`](Self::save), and in the same write the new `segments` of the job's
+    /// migration; `false` when the job changed, and nothing was written.
+    fn start_segments(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        segments: &[SegmentRun],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The segments of `keys` that exist, strongly consistent, in the order of `keys`.
+    fn segments(
+        &self,
+        keys: &[SegmentKey],
+    ) -> impl Future<Output = Result<Vec<SegmentRun>, StoreError>> + Send;
+
+    /// Writes `next` over its segment if the segment is still at the revision before
+    /// `next`'s; `false` when someone wrote it first, and nothing was written.
+    fn save_segment(
+        &self,
+        next: &SegmentRun,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at.

@@ -75,6 +75,8 @@ impl World {
             max_retry_delay: Duration::from_secs(30),
             page_size: 2,
             items_per_second: None,
+            segments: None,
+            segments_at_once: 8,
             stop_before_deadline: Duration::ZERO,
         };
         let lagging = Registry::new(vec![Box::new(ExpireFinishedJobs)]).expect("version 1");

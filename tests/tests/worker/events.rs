@@ -1,13 +1,14 @@
 use std::time::{Duration, Instant};
 
-use asyncjob_shared::migration::Registry;
-use asyncjob_shared::model::JobStatus;
-use asyncjob_shared::store::DynamoStore;
+use asyncjob_shared::migration::{ExpireFinishedJobs, Registry};
+use asyncjob_shared::model::{JobStatus, SegmentKey};
+use asyncjob_shared::runner::{RunOutcome, RunSettings};
+use asyncjob_shared::store::{DynamoStore, JobStore, RunStore};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{runner_on, settings};
+use crate::support::{legacy_jobs, put_items, runner_on, settings};
 
 /// The store as the event kick-off function uses it.
 fn events(env: &TestEnv) -> &DynamoStore {
@@ -178,17 +179,29 @@ async fn a_redelivery_never_starts_a_second_job() {
 }
 
 fn stream_event(records: &[(&str, &str, &str)]) -> Value {
-    let records: Vec<Value> = records
+    let images: Vec<(String, Value)> = records
         .iter()
         .map(|(sequence, id, status)| {
+            let image = json!({"id": {"S": id}, "status": {"S": status}});
+            (sequence.to_string(), image)
+        })
+        .collect();
+    stream_of(&images)
+}
+
+/// A stream batch of new items, each with its sequence number and image (DynamoDB JSON).
+fn stream_of(images: &[(String, Value)]) -> Value {
+    let records: Vec<Value> = images
+        .iter()
+        .map(|(sequence, image)| {
             json!({
                 "eventID": sequence, "eventName": "INSERT", "eventVersion": "1.1",
                 "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
                 "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/jobs/stream/x",
                 "dynamodb": {
                     "ApproximateCreationDateTime": 1_790_000_000.0,
-                    "Keys": {"id": {"S": id}},
-                    "NewImage": {"id": {"S": id}, "status": {"S": status}},
+                    "Keys": {"id": image["id"].clone()},
+                    "NewImage": image,
                     "SequenceNumber": sequence, "SizeBytes": 100,
                     "StreamViewType": "NEW_AND_OLD_IMAGES"
                 }
@@ -216,6 +229,63 @@ async fn the_stream_runs_new_accepted_jobs() {
         env.job(job.id.as_str()).await.unwrap().job.status,
         JobStatus::Completed
     );
+}
+
+/// A migration in segments fans out through the stream: each new segment item starts an
+/// invocation of its own, and the one that finishes the last segment completes the job.
+#[tokio::test]
+async fn the_stream_runs_each_new_segment_in_an_invocation_of_its_own() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(40)).await;
+    let job = env.kick_off(1).await;
+    let registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
+    let starting = RunSettings {
+        segments: Some(3),
+        segments_at_once: 0,
+        ..settings()
+    };
+    let soon = Instant::now() + Duration::from_millis(200);
+    let starter = runner_on(&env, &registry, &starting, "request-0");
+    assert_eq!(
+        starter.run(&job.id, soon).await.unwrap(),
+        RunOutcome::Yielded
+    );
+
+    let segments = env
+        .store
+        .segments(&SegmentKey::all(&job.id, 1, 3))
+        .await
+        .unwrap();
+    let settings = settings();
+    let invocations = segments.iter().enumerate().map(|(n, segment)| {
+        let mut image: serde_dynamo::Item = serde_dynamo::to_item(segment).unwrap();
+        image.insert(
+            "id".into(),
+            serde_dynamo::AttributeValue::S(format!("~segment~{n}")),
+        );
+        let payload = stream_of(&[(n.to_string(), serde_json::to_value(image).unwrap())]);
+        let registry = &registry;
+        let settings = &settings;
+        let env = &env;
+        async move {
+            let owner = format!("request-{}", n + 1);
+            let runner = runner_on(env, registry, settings, &owner);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            worker::handle(&runner, payload, deadline).await.unwrap()
+        }
+    });
+    for response in join_all(invocations).await {
+        assert!(failures(&response).is_empty(), "{response}");
+    }
+    let stored = env.job(job.id.as_str()).await.unwrap();
+    assert_eq!(stored.job.status, JobStatus::Completed);
+    let segments = env
+        .store
+        .segments(&SegmentKey::all(&job.id, 1, 3))
+        .await
+        .unwrap();
+    assert!(segments.iter().all(|segment| segment.done));
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
 }
 
 #[tokio::test]

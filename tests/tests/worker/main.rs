@@ -4,4 +4,5 @@
 mod events;
 mod faults;
 mod runs;
+mod segments;
 mod support;

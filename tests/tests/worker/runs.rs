@@ -139,6 +139,8 @@ async fn a_write_budget_paces_the_migration_and_it_still_migrates_everything() {
     let job = env.kick_off(2).await;
     let settings = RunSettings {
         items_per_second: Some(50),
+        segments: None,
+        segments_at_once: 8,
         ..settings()
     };
     let runner = runner_on(&env, Registry::built_in(), &settings, "worker-1");

@@ -26,6 +26,8 @@ pub fn settings() -> RunSettings {
         max_retry_delay: Duration::ZERO,
         page_size: 10,
         items_per_second: None,
+        segments: None,
+        segments_at_once: 8,
         stop_before_deadline: Duration::ZERO,
     }
 }
@@ -100,6 +102,10 @@ impl<M: Migration> Migration for Pausing<M> {
         self.inner.name()
     }
 
+    fn segmentable(&self) -> bool {
+        self.inner.segmentable()
+    }
+
     fn estimate<'a>(
         &'a self,
         context: &'a MigrationContext<'a>,
@@ -154,7 +160,7 @@ pub fn pausing_registry(pause_after: usize) -> Paused {
     }
 }
 
-/// A migration whose every step fails.
+/// A migration whose every step fails, whole or in segments.
 pub struct Broken;
 
 impl Migration for Broken {
@@ -164,6 +170,10 @@ impl Migration for Broken {
 
     fn name(&self) -> &'static str {
         "broken"
+    }
+
+    fn segmentable(&self) -> bool {
+        true
     }
 
     fn step<'a>(

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 
 mod failures;
 
-use super::{RunOutcome, RunSettings, Runner};
+use super::{MAX_SEGMENTS, RunOutcome, RunSettings, Runner};
 use crate::migration::{Migration, MigrationContext, Registry, Step, WriteBudget};
 use crate::model::run::millis;
 use crate::model::{AsyncJob, JobId, JobStatus, JobType, Lease, StoredJob, instant};
@@ -91,6 +91,8 @@ fn settings() -> RunSettings {
         max_retry_delay: Duration::ZERO,
         page_size: 10,
         items_per_second: None,
+        segments: None,
+        segments_at_once: 8,
         stop_before_deadline: Duration::ZERO,
     }
 }
@@ -107,6 +109,7 @@ fn context(client: &Client) -> MigrationContext<'_> {
         retention: RETENTION,
         page_size: 10,
         budget: WriteBudget::unlimited(),
+        segment: None,
     }
 }
 
@@ -270,4 +273,23 @@ async fn a_version_the_data_has_reached_completes_without_migrating() {
     );
     assert_eq!(migrated.load(Ordering::SeqCst), 3, "no page migrated twice");
     assert_eq!(stored(&store, &again_id).await.run.unwrap().applied, vec![]);
+}
+
+#[test]
+fn a_migration_runs_in_one_segment_per_hundred_thousand_items_up_to_the_cap() {
+    let by_size = RunSettings::default();
+    assert_eq!(by_size.segments_for(None), 1);
+    assert_eq!(by_size.segments_for(Some(20_000)), 1);
+    assert_eq!(by_size.segments_for(Some(1_000_000)), 10);
+    assert_eq!(by_size.segments_for(Some(100_000_000)), MAX_SEGMENTS);
+    let fixed = RunSettings {
+        segments: Some(4),
+        ..RunSettings::default()
+    };
+    assert_eq!(fixed.segments_for(Some(100)), 4);
+    let too_many = RunSettings {
+        segments: Some(1000),
+        ..RunSettings::default()
+    };
+    assert_eq!(too_many.segments_for(None), MAX_SEGMENTS);
 }

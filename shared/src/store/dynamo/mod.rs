@@ -9,6 +9,7 @@ mod kickoff;
 mod provision;
 pub(crate) mod schema;
 mod search;
+mod segments;
 pub(crate) mod table;
 
 use std::time::Duration;
@@ -22,7 +23,7 @@ use super::{
     Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
     StoreError, cancellation,
 };
-use crate::model::{AsyncJob, JobId, JobType, StoredJob, instant};
+use crate::model::{AsyncJob, JobId, JobType, SegmentKey, SegmentRun, StoredJob, instant};
 use errors::contention;
 use table::Table;
 
@@ -127,10 +128,32 @@ impl RunStore for DynamoStore {
         expected_version: &str,
         next: &StoredJob,
         data_version: u32,
+        done_segments: &[SegmentKey],
     ) -> Result<bool, StoreError> {
         self.table
-            .save_advancing(expected_version, next, data_version)
+            .save_advancing(expected_version, next, data_version, done_segments)
             .await
+    }
+
+    async fn start_segments(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        segments: &[SegmentRun],
+    ) -> Result<bool, StoreError> {
+        self.table
+            .start_segments(expected_version, next, segments)
+            .await
+    }
+
+    async fn segments(&self, keys: &[SegmentKey]) -> Result<Vec<SegmentRun>, StoreError> {
+        self.table.segments(keys).await
+    }
+
+    async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
+        // A done segment is kept as long as a finished job, then left to the TTL.
+        let expires_at = next.done.then(|| instant::now() + self.retention);
+        self.table.save_segment(next, expires_at).await
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

@@ -9,7 +9,7 @@
 //! Bookkeeping items carry neither `status` nor `type`, so no index holds them, and their
 //! ids contain `~`, which no job id can.
 
-use crate::model::JobType;
+use crate::model::{JobType, SegmentKey};
 use crate::store::Delivery;
 
 pub const ID: &str = "id";
@@ -27,6 +27,10 @@ pub const RUN: &str = "run";
 pub const DATA_VERSION: &str = "dataVersion";
 /// The job a bookkeeping item points at.
 pub const JOB_ID: &str = "jobId";
+/// A segment item's write count, which its conditional writes check.
+pub const REVISION: &str = "revision";
+/// Whether a segment scanned its last page.
+pub const DONE: &str = "done";
 
 pub const STATUS_INDEX: &str = "status-index";
 pub const TYPE_INDEX: &str = "type-index";
@@ -51,6 +55,16 @@ pub fn version_key(job_type: JobType, data_version: u32) -> String {
 /// The bookkeeping item naming the job a delivery of an event kick-off started.
 pub fn delivery_key(delivery: &Delivery) -> String {
     format!("~delivery~{}", delivery.as_str())
+}
+
+/// The item holding one segment of a migration that runs as parallel Scan segments.
+pub fn segment_key(key: &SegmentKey) -> String {
+    format!(
+        "~segment~{}~{}~{}",
+        key.job_id.as_str(),
+        key.version,
+        key.segment
+    )
 }
 
 /// The `type-index` sort key: status first, so one status of one type is one key range.

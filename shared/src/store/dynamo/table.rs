@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::errors::{Cancellation, store_error, transaction};
 use super::item::{self, Item};
 use super::schema::{DATA_VERSION, DATA_VERSION_KEY, ID, META, VERSION_ID};
-use crate::model::{JobId, StoredJob};
+use crate::model::{JobId, SegmentKey, StoredJob};
 use crate::store::StoreError;
 
 pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
@@ -20,7 +20,7 @@ pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
 }
 
 /// Whether `stored`, the item a failed condition handed back, is exactly `next`.
-fn holds(stored: Option<&Item>, next: &StoredJob) -> bool {
+pub(crate) fn holds(stored: Option<&Item>, next: &StoredJob) -> bool {
     stored
         .cloned()
         .and_then(|stored| item::decode(stored).ok())
@@ -58,7 +58,11 @@ impl Table {
 
     /// A Put of `next` on the condition that the job is still at `expected_version`. When
     /// the condition fails, DynamoDB hands back the item as it is.
-    fn put_if_at(&self, expected_version: &str, next: &StoredJob) -> Result<Put, StoreError> {
+    pub(crate) fn put_if_at(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+    ) -> Result<Put, StoreError> {
         Ok(Put::builder()
             .table_name(&self.name)
             .set_item(Some(item::to_item(next)?))
@@ -90,14 +94,16 @@ impl Table {
     }
 
     /// [`Self::save`], and in the same transaction moves the stored data version up to
-    /// `data_version`. When only the data version's condition failed, the data is there
-    /// already and the job is saved alone. A transaction cancelled for any other reason
-    /// (throttling, a conflict) is an error: nothing is known to be written.
+    /// `data_version`, on the condition that every segment of `done_segments` is done. When
+    /// only the data version's condition failed, the data is there already and the job is
+    /// saved alone. A segment that is not done, or a transaction cancelled for any other
+    /// reason (throttling, a conflict), is an error: nothing is known to be written.
     pub async fn save_advancing(
         &self,
         expected_version: &str,
         next: &StoredJob,
         data_version: u32,
+        done_segments: &[SegmentKey],
     ) -> Result<bool, StoreError> {
         let advance = Update::builder()
             .table_name(&self.name)
@@ -108,21 +114,27 @@ impl Table {
             .expression_attribute_values(":version", AttributeValue::N(data_version.to_string()))
             .build()
             .expect("table, key and expression are set");
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(self.put_if_at(expected_version, next)?)
+                .build(),
+            TransactWriteItem::builder().update(advance).build(),
+        ];
+        items.extend(done_segments.iter().map(|key| self.segment_done(key)));
         let result = self
             .client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(self.put_if_at(expected_version, next)?)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().update(advance).build())
+            .set_transact_items(Some(items))
             .send()
             .await;
         match transaction(result) {
             Ok(()) => Ok(true),
             Err(Cancellation::ConditionFailed(0, stored)) => Ok(holds(stored.as_ref(), next)),
-            Err(Cancellation::ConditionFailed(..)) => self.save(expected_version, next).await,
+            Err(Cancellation::ConditionFailed(1, _)) => self.save(expected_version, next).await,
+            Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
+                "segment {} of the migration is not done",
+                index - 1
+            ))),
             Err(Cancellation::Failed(error)) => Err(error),
         }
     }

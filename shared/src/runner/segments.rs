@@ -1,0 +1,352 @@
+//! Migrations that run as parallel Scan segments.
+//!
+//! The job's runner starts the segments: it writes one item per segment together with the
+//! job's checkpoint, in one transaction. From then on each segment is run on its own, by
+//! whichever worker claims its item first (the job's runner, up to
+//! [`RunSettings::segments_at_once`](super::RunSettings) at a time, or any other worker the
+//! stream or the sweeper started), with its own lease and checkpoint in its own item; a
+//! segment reads the job after each checkpoint, so it sees a cancel there. Meanwhile the
+//! job's runner sums the segments into the job's progress. Once every segment is done, the
+//! migration is recorded as applied and the data version moves up in one transaction,
+//! conditional on every segment item being done. A segment that fails too often in a row is
+//! given up, and the job with it.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use super::page::progress_output;
+use super::{Flow, RunOutcome, Runner, attempt_failure, gave_up_reason};
+use crate::migration::{Migration, MigrationContext, ScanSegment};
+use crate::model::run::millis;
+use crate::model::{
+    JobStatus, Lease, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant,
+};
+use crate::store::{RunStore, StoreError};
+
+/// Where the segments of a migration stand.
+enum Survey {
+    /// Some are still to run: the job as last written, and the segments as read.
+    Running(Box<StoredJob>, Vec<SegmentRun>),
+    /// The migration is applied, or the job has ended.
+    Ended(Flow),
+}
+
+/// How often the job's runner sums its segments into the job's progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+
+impl<S: RunStore> Runner<'_, S> {
+    /// Starts the migration of `progress` as `total` segments.
+    pub(super) async fn fan_out(
+        &self,
+        current: &StoredJob,
+        progress: MigrationProgress,
+        total: u32,
+    ) -> Result<Flow, StoreError> {
+        let progress = MigrationProgress {
+            segments: Some(total),
+            ..progress
+        };
+        let segments: Vec<SegmentRun> = SegmentKey::all(&current.job.id, progress.version, total)
+            .into_iter()
+            .map(SegmentRun::new)
+            .collect();
+        let mut next = self.next_revision(current);
+        next.job.output = Some(progress_output(current, &progress));
+        next.run.get_or_insert_default().current = Some(progress);
+        let expected = &current.job.meta.version_id;
+        if self
+            .store
+            .start_segments(expected, &next, &segments)
+            .await?
+        {
+            tracing::info!(job = %current.job.id, total, "migration split into segments");
+            Ok(Flow::Continue(Box::new(next)))
+        } else {
+            self.lost_write(&current.job.id).await.map(Flow::Stop)
+        }
+    }
+
+    /// Runs the segments of the job's current migration, as many at once as the settings
+    /// allow, and records their sum as the job's progress every [`PROGRESS_INTERVAL`]; that
+    /// write renews the job's lease and sees a cancel. Ends when the migration is applied,
+    /// the job given up or cancelled, or the deadline nears.
+    pub(super) async fn drive_segments(
+        &self,
+        current: &StoredJob,
+        migration: &dyn Migration,
+        progress: MigrationProgress,
+        total: u32,
+        deadline: Instant,
+    ) -> Result<Flow, StoreError> {
+        let keys = SegmentKey::all(&current.job.id, progress.version, total);
+        let tick = PROGRESS_INTERVAL.min(self.settings.lease / 3);
+        let mut held = current.clone();
+        let mut running = FuturesUnordered::new();
+        let mut mine = HashSet::new();
+        loop {
+            let segments = match self.survey(&held, migration, &progress, &keys).await {
+                Ok(Survey::Running(next, segments)) => {
+                    held = *next;
+                    segments
+                }
+                Ok(Survey::Ended(flow)) => return Ok(flow),
+                Err(error) => {
+                    let doing = format!("migration {} ({})", progress.version, migration.name());
+                    return self.failed(&held, &doing, error).await.map(Flow::Stop);
+                }
+            };
+            if Instant::now() + self.settings.stop_before_deadline >= deadline {
+                // Each segment lets go of its own lease at the deadline.
+                while running.next().await.is_some() {}
+                self.release(&held).await?;
+                return Ok(Flow::Stop(RunOutcome::Yielded));
+            }
+            let now = instant::now();
+            let free = self.settings.segments_at_once.saturating_sub(running.len());
+            let startable: Vec<SegmentRun> = segments
+                .into_iter()
+                .filter(|run| run.is_runnable_at(now) && !mine.contains(&run.key.segment))
+                .take(free)
+                .collect();
+            for run in startable {
+                mine.insert(run.key.segment);
+                running.push(async move {
+                    let outcome = self.run_segment(&run.key, deadline).await;
+                    (run.key, outcome)
+                });
+            }
+            tokio::select! {
+                Some((key, outcome)) = running.next() => {
+                    mine.remove(&key.segment);
+                    log_segment_run(&key, outcome);
+                }
+                () = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    /// Reads the segments and records where they stand: their sum as the job's progress, or,
+    /// once all are done, the migration as applied; a segment given up gives the job up.
+    async fn survey(
+        &self,
+        held: &StoredJob,
+        migration: &dyn Migration,
+        progress: &MigrationProgress,
+        keys: &[SegmentKey],
+    ) -> Result<Survey, StoreError> {
+        let segments = self.store.segments(keys).await?;
+        if segments.len() < keys.len() {
+            return Err(StoreError::Failed(format!(
+                "{} of its {} segments are missing",
+                keys.len() - segments.len(),
+                keys.len()
+            )));
+        }
+        if let Some(reason) = segments.iter().find_map(|run| run.gave_up.clone()) {
+            return Ok(Survey::Ended(Flow::Stop(self.give_up(held, reason).await?)));
+        }
+        let summed = summed(progress, &segments);
+        let applied = segments.iter().all(|run| run.done).then_some(keys);
+        match self
+            .checkpoint(held, summed, migration.name(), applied)
+            .await?
+        {
+            Flow::Continue(next) if applied.is_none() => Ok(Survey::Running(next, segments)),
+            flow => Ok(Survey::Ended(flow)),
+        }
+    }
+
+    /// Runs one segment until it is done, fails, sees the job end, or the deadline nears;
+    /// the next run resumes from its checkpoint.
+    pub async fn run_segment(
+        &self,
+        key: &SegmentKey,
+        deadline: Instant,
+    ) -> Result<RunOutcome, StoreError> {
+        let Some(mut held) = self.claim_segment(key).await? else {
+            return Ok(RunOutcome::NotRunnable);
+        };
+        if held.gave_up.is_some() {
+            return Ok(RunOutcome::GaveUp);
+        }
+        let scan = ScanSegment {
+            segment: key.segment,
+            total: key.total,
+        };
+        let context = self
+            .context
+            .for_segment(scan, self.settings.items_per_second);
+        let migration = self
+            .registry
+            .get(key.version)
+            .ok_or_else(|| StoreError::Failed(format!("no migration {}", key.version)))?;
+        loop {
+            if Instant::now() + self.settings.stop_before_deadline >= deadline {
+                let mut next = held.revised();
+                next.lease = None;
+                self.store.save_segment(&next).await?;
+                return Ok(RunOutcome::Yielded);
+            }
+            // The segment's checkpoint is where it sees the job cancelled, or ended.
+            match self.store.get(&key.job_id).await?.map(|job| job.job.status) {
+                Some(JobStatus::Accepted) => {}
+                Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
+                _ => return Ok(RunOutcome::NotRunnable),
+            }
+            held = match self.segment_page(held, migration, &context).await? {
+                Ok(next) => next,
+                Err(outcome) => return Ok(outcome),
+            };
+            if held.done {
+                return Ok(RunOutcome::Completed);
+            }
+        }
+    }
+
+    /// Migrates the segment's next page and checkpoints it: the segment as written, or how
+    /// its run ends (a failed step, a lost lease).
+    async fn segment_page(
+        &self,
+        mut held: SegmentRun,
+        migration: &dyn Migration,
+        context: &MigrationContext<'_>,
+    ) -> Result<Result<SegmentRun, RunOutcome>, StoreError> {
+        let key = held.key.clone();
+        let started = Instant::now();
+        let cursor = held.cursor.clone();
+        let step = migration.step(context, cursor.as_deref());
+        let renew = |held: SegmentRun| async move {
+            let renewed = self.leased(&held);
+            Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
+        };
+        let step = match self.holding_lease(step, held, renew).await? {
+            (_, None) => return Ok(Err(RunOutcome::NotRunnable)),
+            (renewed, Some(step)) => {
+                held = renewed;
+                step
+            }
+        };
+        let step = match step {
+            Ok(step) => step,
+            Err(error) => {
+                let doing = format!(
+                    "migration {} ({}), {key}, after {} items",
+                    key.version,
+                    migration.name(),
+                    held.items_scanned
+                );
+                return Ok(Err(self.segment_failed(&held, &doing, error).await));
+            }
+        };
+        let mut next = self.leased(&held);
+        next.items_scanned += step.items_scanned;
+        next.items_changed += step.items_changed;
+        next.items_skipped += step.items_skipped;
+        next.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        next.done = step.next.is_none();
+        next.cursor = step.next;
+        next.failures = 0;
+        next.throttled = 0;
+        next.retry_at_ms = None;
+        next.last_error = None;
+        if next.done {
+            next.lease = None;
+        }
+        if !self.store.save_segment(&next).await? {
+            return Ok(Err(RunOutcome::NotRunnable));
+        }
+        Ok(Ok(next))
+    }
+
+    /// Takes the segment's lease, as [`Runner::claim`] takes a job's: `None` when it is
+    /// finished, held by another worker, or waiting after a failure. A lease that ran out
+    /// is a run that died, and counts as a failed attempt; after too many, the segment is
+    /// given up (the job's runner then gives the job up with it).
+    async fn claim_segment(&self, key: &SegmentKey) -> Result<Option<SegmentRun>, StoreError> {
+        let Some(current) = self.store.segments(std::slice::from_ref(key)).await?.pop() else {
+            return Ok(None);
+        };
+        let now = instant::now();
+        let mine = current
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.owner == self.owner);
+        if current.is_finished()
+            || (current.is_leased_at(now) && !mine)
+            || current.is_backing_off_at(now)
+        {
+            return Ok(None);
+        }
+        let died = current.lease.is_some() && !current.is_leased_at(now) && !mine;
+        let mut next = self.leased(&current);
+        next.failures += u32::from(died);
+        if next.failures >= self.settings.max_attempts {
+            let last = match (&current.last_error, died) {
+                (Some(error), false) => error.as_str(),
+                _ => "a worker stopped without finishing (crashed or timed out)",
+            };
+            next.lease = None;
+            next.gave_up = Some(gave_up_reason(next.failures, &format!("{key}: {last}")));
+        }
+        Ok(self.store.save_segment(&next).await?.then_some(next))
+    }
+
+    /// The segment's next revision, leased to this worker.
+    fn leased(&self, current: &SegmentRun) -> SegmentRun {
+        let mut next = current.revised();
+        next.lease = Some(Lease {
+            owner: self.owner.clone(),
+            expires_at_ms: millis(instant::now() + self.settings.lease),
+        });
+        next
+    }
+
+    /// A segment's attempt failed: it lets go of its lease, counts the failure as a job
+    /// does ([`Runner::failed`]) and waits before its next attempt.
+    async fn segment_failed(
+        &self,
+        current: &SegmentRun,
+        doing: &str,
+        error: StoreError,
+    ) -> RunOutcome {
+        let reason = attempt_failure(doing, &error);
+        tracing::warn!(job = %current.key.job_id, %error, %reason, "segment attempt failed");
+        let mut next = current.revised();
+        next.lease = None;
+        next.retry_at_ms =
+            Some(self.count_failure(&error, &mut next.failures, &mut next.throttled));
+        next.last_error = Some(reason.clone());
+        // If this write fails too, the lease runs out and the next claim counts the failure.
+        if let Err(error) = self.store.save_segment(&next).await {
+            tracing::warn!(job = %current.key.job_id, %error, "could not record the failure");
+        }
+        RunOutcome::Failed(reason)
+    }
+}
+
+fn log_segment_run(key: &SegmentKey, outcome: Result<RunOutcome, StoreError>) {
+    match outcome {
+        Ok(outcome) => tracing::info!(job = %key.job_id, %key, ?outcome, "segment ran"),
+        Err(error) => tracing::warn!(job = %key.job_id, %key, %error, "segment could not run"),
+    }
+}
+
+/// The migration's progress as the sum of its segments: items counted across them, and the
+/// time of the longest, since they run side by side.
+fn summed(progress: &MigrationProgress, segments: &[SegmentRun]) -> MigrationProgress {
+    MigrationProgress {
+        cursor: None,
+        items_scanned: segments.iter().map(|run| run.items_scanned).sum(),
+        items_changed: segments.iter().map(|run| run.items_changed).sum(),
+        items_skipped: segments.iter().map(|run| run.items_skipped).sum(),
+        duration_ms: segments
+            .iter()
+            .map(|run| run.duration_ms)
+            .max()
+            .unwrap_or(0),
+        ..progress.clone()
+    }
+}

@@ -1,0 +1,164 @@
+//! Segment items: the lease and checkpoint of each Scan segment of a migration that runs in
+//! parallel, one item per segment beside the job's own. They carry neither `status` nor
+//! `type`, so no index holds them; a done segment expires with the table's TTL.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+use time::OffsetDateTime;
+
+use super::errors::{Cancellation, store_error, transaction};
+use super::item::Item;
+use super::schema::{DONE, EXPIRES_AT, ID, REVISION, segment_key};
+use super::table::{Table, holds, s};
+use crate::model::{SegmentKey, SegmentRun, StoredJob};
+use crate::store::StoreError;
+
+/// Keys a BatchGetItem reads at most.
+const BATCH_GET_LIMIT: usize = 100;
+
+fn to_item(run: &SegmentRun, expires_at: Option<OffsetDateTime>) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(run)
+        .map_err(|e| StoreError::Failed(format!("a segment could not be written: {e}")))?;
+    item.insert(ID.into(), s(segment_key(&run.key)));
+    if let Some(at) = expires_at {
+        item.insert(
+            EXPIRES_AT.into(),
+            AttributeValue::N(at.unix_timestamp().to_string()),
+        );
+    }
+    Ok(item)
+}
+
+fn decode(item: Item) -> Result<SegmentRun, StoreError> {
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Failed(format!("a segment item cannot be read: {e}")))
+}
+
+impl Table {
+    /// Writes `next` over the job if it is still at `expected_version` and, in the same
+    /// transaction, the new `segments`. `false` when the job changed first.
+    pub async fn start_segments(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        segments: &[SegmentRun],
+    ) -> Result<bool, StoreError> {
+        let mut request = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(self.put_if_at(expected_version, next)?)
+                .build(),
+        );
+        for segment in segments {
+            let put = Put::builder()
+                .table_name(&self.name)
+                .set_item(Some(to_item(segment, None)?))
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", ID)
+                .build()
+                .expect("table and item are set");
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match transaction(request.send().await) {
+            Ok(()) => Ok(true),
+            Err(Cancellation::ConditionFailed(0, stored)) => Ok(holds(stored.as_ref(), next)),
+            Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
+                "segment {index} of the migration exists already"
+            ))),
+            Err(Cancellation::Failed(error)) => Err(error),
+        }
+    }
+
+    /// The segments of `keys` that exist, strongly consistent, in the order of `keys`.
+    pub async fn segments(&self, keys: &[SegmentKey]) -> Result<Vec<SegmentRun>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(BATCH_GET_LIMIT) {
+            let mut pending: Vec<Item> = batch
+                .iter()
+                .map(|key| Item::from([(ID.to_owned(), s(segment_key(key)))]))
+                .collect();
+            while !pending.is_empty() {
+                let wanted = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set");
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, wanted)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .into_iter()
+                    .flatten()
+                {
+                    found.push(decode(item)?);
+                }
+                // DynamoDB may leave keys for later when it is busy: they are asked again.
+                pending = output
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .map(|left| left.keys)
+                    .unwrap_or_default();
+            }
+        }
+        found.sort_by_key(|run: &SegmentRun| run.key.segment);
+        Ok(found)
+    }
+
+    /// Writes `next` over its segment if the segment is still at the revision before it.
+    /// `false` when someone else wrote it first; when the item holds exactly `next`, this
+    /// write landed on an attempt whose answer was lost, and it counts as written.
+    pub async fn save_segment(
+        &self,
+        next: &SegmentRun,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(next, expires_at)?))
+            .condition_expression("#revision = :previous")
+            .expression_attribute_names("#revision", REVISION)
+            .expression_attribute_values(
+                ":previous",
+                AttributeValue::N(next.revision.saturating_sub(1).to_string()),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => Ok(failed
+                    .item()
+                    .cloned()
+                    .and_then(|item| decode(item).ok())
+                    .is_some_and(|stored| stored == *next)),
+                _ => Err(store_error(error)),
+            },
+        }
+    }
+
+    /// A condition, for a transaction, that the segment of `key` is done.
+    pub fn segment_done(&self, key: &SegmentKey) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(&self.name)
+            .key(ID, s(segment_key(key)))
+            .condition_expression("#done = :done")
+            .expression_attribute_names("#done", DONE)
+            .expression_attribute_values(":done", AttributeValue::Bool(true))
+            .build()
+            .expect("table, key and condition are set");
+        TransactWriteItem::builder().condition_check(check).build()
+    }
+}

@@ -1,0 +1,298 @@
+//! Migrations run as parallel Scan segments, against the engine: segments done in any order,
+//! by any worker; the data version moving up only once all are done; a cancel seen by every
+//! segment; a crashed segment resumed; a failing segment failing the job.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::{JobId, JobStatus, SegmentKey, SegmentRun, instant};
+use asyncjob_shared::runner::{RunOutcome, RunSettings};
+use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
+use asyncjob_shared::store::{JobStore, RunStore};
+use asyncjob_tests::{ApiRequest, TestEnv};
+
+use crate::support::{Broken, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on};
+
+const SEGMENTS: u32 = 4;
+const LEGACY_JOBS: usize = 120;
+
+/// Four segments, pages of ten; `segments_at_once` segments run by the job's own runner.
+fn segmented(segments_at_once: usize) -> RunSettings {
+    RunSettings {
+        segments: Some(SEGMENTS),
+        segments_at_once,
+        ..crate::support::settings()
+    }
+}
+
+/// A run of the job that only starts the segments of its next migration (it runs none of
+/// them itself) and lets go of the job at once.
+async fn start_segments(env: &TestEnv, registry: &Registry, job: &JobId) {
+    let settings = segmented(0);
+    let runner = runner_on(env, registry, &settings, "starter");
+    let soon = Instant::now() + Duration::from_millis(200);
+    assert_eq!(runner.run(job, soon).await.unwrap(), RunOutcome::Yielded);
+}
+
+async fn segments_of(env: &TestEnv, job: &JobId, version: u32) -> Vec<SegmentRun> {
+    env.store
+        .segments(&SegmentKey::all(job, version, SEGMENTS))
+        .await
+        .unwrap()
+}
+
+/// How many jobs other than `job` (the legacy ones) the first migration has given a TTL.
+async fn expiring(env: &TestEnv, job: &JobId) -> usize {
+    env.items()
+        .await
+        .iter()
+        .filter(|item| item.get("requestTime").is_some() && item.contains_key(EXPIRES_AT))
+        .filter(|item| item["id"].as_s().ok() != Some(&job.as_str().to_owned()))
+        .count()
+}
+
+#[tokio::test]
+async fn segments_done_in_any_order_apply_the_migration_once_all_are_done() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(LEGACY_JOBS)).await;
+    let job = env.kick_off(2).await.id;
+    let registry = Registry::built_in();
+    start_segments(&env, registry, &job).await;
+    let keys = SegmentKey::all(&job, 1, SEGMENTS);
+    assert_eq!(segments_of(&env, &job, 1).await.len(), 4);
+
+    // Three segments, out of order, each by a worker of its own.
+    let settings = segmented(1);
+    for segment in [3, 0, 2] {
+        let runner = runner_on(
+            &env,
+            registry,
+            &settings,
+            &format!("segment-worker-{segment}"),
+        );
+        let outcome = runner.run_segment(&keys[segment], far_deadline()).await;
+        assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+        // Not yet applied: one segment is still to come.
+        assert_eq!(env.store.data_version().await.unwrap(), 0);
+    }
+    let done: Vec<bool> = segments_of(&env, &job, 1)
+        .await
+        .iter()
+        .map(|s| s.done)
+        .collect();
+    assert_eq!(done, [true, false, true, true]);
+    // The transaction that applies the migration checks every segment: with one not done, it
+    // writes nothing.
+    let stored = env.job(job.as_str()).await.unwrap();
+    let applying = stored.revised(instant::now());
+    let refused = env
+        .store
+        .save_advancing(&stored.job.meta.version_id, &applying, 1, &keys)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(env.store.data_version().await.unwrap(), 0);
+    assert_eq!(env.job(job.as_str()).await.unwrap(), stored);
+
+    // The job's runner sums them into its progress, runs the last one, applies migration 1,
+    // and runs migration 2 in segments the same way.
+    let runner = runner_on(&env, registry, &settings, "worker");
+    assert_eq!(
+        runner.run(&job, far_deadline()).await.unwrap(),
+        RunOutcome::Completed
+    );
+    assert_eq!(env.store.data_version().await.unwrap(), 2);
+    assert_eq!(expiring(&env, &job).await, LEGACY_JOBS);
+    for version in [1, 2] {
+        let segments = segments_of(&env, &job, version).await;
+        assert!(segments.iter().all(|s| s.done && s.lease.is_none()));
+        // The segments split the table between them: together they scanned each item once.
+        let scanned: u64 = segments.iter().map(|s| s.items_scanned).sum();
+        let changed: u64 = segments.iter().map(|s| s.items_changed).sum();
+        assert!(scanned >= LEGACY_JOBS as u64, "{scanned}");
+        assert_eq!(changed, LEGACY_JOBS as u64);
+        assert!(segments.iter().filter(|s| s.items_scanned > 0).count() > 1);
+    }
+    let answer = env
+        .send(ApiRequest::get(&format!("/job/{job}/status")))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let migrations: Vec<_> = answer.body["output"]["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "migration")
+        .map(|p| {
+            let parts = p["part"].as_array().unwrap();
+            let changed = parts.iter().find(|part| part["name"] == "itemsChanged");
+            changed.unwrap()["valueInteger"].clone()
+        })
+        .collect();
+    assert_eq!(
+        migrations,
+        [LEGACY_JOBS, LEGACY_JOBS],
+        "itemsChanged of each"
+    );
+}
+
+#[tokio::test]
+async fn a_running_job_shows_the_sum_of_its_segments() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(LEGACY_JOBS)).await;
+    let job = env.kick_off(1).await.id;
+    let registry = Registry::built_in();
+    start_segments(&env, registry, &job).await;
+    let keys = SegmentKey::all(&job, 1, SEGMENTS);
+    let settings = segmented(1);
+    for key in &keys[..2] {
+        let runner = runner_on(&env, registry, &settings, "segment-worker");
+        assert_eq!(
+            runner.run_segment(key, far_deadline()).await.unwrap(),
+            RunOutcome::Completed
+        );
+    }
+    let done: u64 = segments_of(&env, &job, 1).await[..2]
+        .iter()
+        .map(|s| s.items_scanned)
+        .sum();
+    // A job runner that runs nothing sums them up.
+    start_segments(&env, registry, &job).await;
+
+    let answer = env
+        .send(ApiRequest::get(&format!("/job/{job}/status")))
+        .await;
+    assert_eq!(answer.status, 202);
+    let progress = answer.header("x-progress").unwrap();
+    assert!(
+        progress.starts_with(&format!("migration 1/1: {done} "))
+            && progress.contains(" in 4 segments"),
+        "{progress}"
+    );
+    let parts = &answer.body["output"]["parameter"][0]["part"];
+    let scanned = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "itemsScanned")
+        .unwrap();
+    assert_eq!(scanned["valueInteger"], done);
+}
+
+#[tokio::test]
+async fn a_cancel_stops_every_segment_at_its_next_checkpoint() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(LEGACY_JOBS)).await;
+    let job = env.kick_off(2).await.id;
+    // The first migration pauses after its second page, wherever it runs.
+    let paused = pausing_registry(2);
+    start_segments(&env, &paused.registry, &job).await;
+    let keys = SegmentKey::all(&job, 1, SEGMENTS);
+    let settings = segmented(1);
+    let runner = runner_on(&env, &paused.registry, &settings, "segment-worker");
+
+    let running = runner.run_segment(&keys[0], far_deadline());
+    let cancel = async {
+        paused.paused.notified().await;
+        let answer = env
+            .send(ApiRequest::delete(&format!("/job/{job}/status")))
+            .await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        paused.resume.notify_one();
+    };
+    let (outcome, ()) = tokio::join!(running, cancel);
+    // The page in flight is recorded; then the segment sees the cancel and stops.
+    assert_eq!(outcome.unwrap(), RunOutcome::Cancelled);
+    assert_eq!(paused.pages.load(Ordering::SeqCst), 2);
+    let segments = segments_of(&env, &job, 1).await;
+    assert_eq!(segments[0].items_scanned, 20);
+    assert!(!segments[0].done);
+
+    // No other segment starts, and no worker takes the job up again.
+    for key in &keys[1..] {
+        let outcome = runner.run_segment(key, far_deadline()).await.unwrap();
+        assert_eq!(outcome, RunOutcome::Cancelled);
+    }
+    assert_eq!(paused.pages.load(Ordering::SeqCst), 2);
+    let worker = runner_on(&env, &paused.registry, &settings, "worker");
+    assert_eq!(
+        worker.run(&job, far_deadline()).await.unwrap(),
+        RunOutcome::NotRunnable
+    );
+    let stored = env.job(job.as_str()).await.unwrap();
+    assert_eq!(stored.job.status, JobStatus::Cancelled);
+    assert_eq!(env.store.data_version().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_crashed_segment_is_resumed_by_the_sweeper_once_its_lease_runs_out() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(LEGACY_JOBS)).await;
+    let job = env.kick_off(1).await.id;
+    let paused = pausing_registry(2);
+    start_segments(&env, &paused.registry, &job).await;
+    let keys = SegmentKey::all(&job, 1, SEGMENTS);
+    let settings = segmented(SEGMENTS as usize);
+
+    // A worker dies in its segment's second page: its lease and first checkpoint stay.
+    let crashing = runner_on(&env, &paused.registry, &settings, "crashing");
+    let run = crashing.run_segment(&keys[1], far_deadline());
+    tokio::select! {
+        _ = run => panic!("the segment was to stop in its second page"),
+        () = paused.paused.notified() => {}
+    }
+    let crashed = segments_of(&env, &job, 1).await.remove(1);
+    assert!(crashed.lease.is_some() && crashed.cursor.is_some());
+    let checkpointed = crashed.items_scanned;
+    assert_eq!(checkpointed, 10);
+
+    // While its lease holds, nobody else runs it.
+    let other = runner_on(&env, &paused.registry, &settings, "other");
+    assert_eq!(
+        other.run_segment(&keys[1], far_deadline()).await.unwrap(),
+        RunOutcome::NotRunnable
+    );
+    tokio::time::sleep(settings.lease).await;
+
+    // The sweeper runs the job, which resumes the segment from its checkpoint.
+    let sweeper = runner_on(&env, &paused.registry, &settings, "sweeper");
+    let swept = sweeper.sweep(far_deadline()).await.unwrap();
+    assert_eq!(swept, vec![(job.clone(), RunOutcome::Completed)]);
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
+    assert_eq!(expiring(&env, &job).await, LEGACY_JOBS);
+    let resumed = segments_of(&env, &job, 1).await.remove(1);
+    assert!(resumed.done);
+    // Its first page was not scanned again; the page that died with the worker was.
+    assert!(resumed.items_scanned > checkpointed);
+    let scanned: u64 = segments_of(&env, &job, 1)
+        .await
+        .iter()
+        .map(|s| s.items_scanned)
+        .sum();
+    assert!(scanned < LEGACY_JOBS as u64 + 10, "{scanned}");
+}
+
+#[tokio::test]
+async fn a_segment_that_keeps_failing_fails_the_job() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(20)).await;
+    let job = env.kick_off(1).await.id;
+    let registry = Registry::new(vec![Box::new(Broken)]).unwrap();
+    let settings = segmented(SEGMENTS as usize);
+    let runner = runner_on(&env, &registry, &settings, "worker");
+    assert_eq!(
+        runner.run(&job, far_deadline()).await.unwrap(),
+        RunOutcome::GaveUp
+    );
+    let answer = env
+        .send(ApiRequest::get(&format!("/job/{job}/status")))
+        .await;
+    assert_eq!(answer.status, 500, "{}", answer.body);
+    let diagnostics = answer.body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains("gave up after 3 failed attempts in a row")
+            && diagnostics.contains("segment")
+            && diagnostics.contains("the disk is full"),
+        "{diagnostics}"
+    );
+    assert_eq!(env.store.data_version().await.unwrap(), 0);
+}
