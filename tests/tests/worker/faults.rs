@@ -3,6 +3,8 @@
 //! landed is the run's own even when its answer was lost, and an unreadable item stops
 //! nothing.
 
+use std::time::Duration;
+
 use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
 use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
@@ -12,7 +14,7 @@ use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::support::{far_deadline, legacy_jobs, put_items, runner_on, settings};
+use crate::support::{expiring, far_deadline, legacy_jobs, put_items, runner_on, settings};
 
 /// A data migration to version 1 over five legacy jobs, run through a store whose requests
 /// `plan` can fault.
@@ -120,6 +122,62 @@ async fn a_throttled_migration_is_slowed_down_never_given_up() {
     faulty.plan.clear();
     assert_eq!(faulty.run().await, RunOutcome::Completed);
     assert_eq!(faulty.env.store.data_version().await.unwrap(), 1);
+}
+
+/// A budget shared by parallel segments holds while DynamoDB throttles their writes: a
+/// throttled segment waits and tries again, it does not burst above its share to catch up,
+/// and every item is still migrated.
+#[tokio::test]
+async fn the_budget_of_a_migration_in_segments_holds_while_its_writes_are_throttled() {
+    const ITEMS: u64 = 200;
+    const ITEMS_PER_SECOND: u32 = 40;
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(ITEMS as usize)).await;
+    let job = env.kick_off(1).await.id;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    let settings = RunSettings {
+        items_per_second: Some(ITEMS_PER_SECOND),
+        segments: Some(4),
+        segments_at_once: 4,
+        retry_delay: Duration::from_millis(100),
+        max_retry_delay: Duration::from_millis(400),
+        ..settings()
+    };
+    let registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
+    // Three throttled answers in a row outlast the SDK's own retries: the step fails.
+    plan.set(
+        [20, 21, 22, 90, 91, 92, 93, 94, 95]
+            .into_iter()
+            .map(|occurrence| FaultRule {
+                operation: "UpdateItem",
+                occurrence,
+                fault: Fault::Throttle,
+            })
+            .collect(),
+    );
+    let context = MigrationContext::on(&store, settings.page_size);
+    let runner = Runner::new(&store, &registry, context, &settings, "worker");
+    let started = std::time::Instant::now();
+    let outcome = runner.run(&job, far_deadline()).await.unwrap();
+    let elapsed = started.elapsed();
+
+    assert_eq!(outcome, RunOutcome::Completed);
+    let (injected, _) = plan.counts();
+    assert_eq!(injected.get("throttle"), Some(&9));
+    // Every item has its TTL (a write that landed in a failed step is not counted again
+    // when its page is done again, so the job's count of changes may be lower).
+    assert_eq!(expiring(&env, &job).await as u64, ITEMS);
+    // Each segment may use at most a second of its share at once after a pause; beyond
+    // that the writes keep to the budget, throttled or not.
+    let floor = Duration::from_secs_f64(
+        (ITEMS - u64::from(ITEMS_PER_SECOND)) as f64 / f64::from(ITEMS_PER_SECOND),
+    );
+    assert!(
+        elapsed >= floor,
+        "{ITEMS} writes in {elapsed:?}, at most {ITEMS_PER_SECOND}/s"
+    );
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
 }
 
 /// A checkpoint lands, its answer is lost, and the SDK's retry finds the job changed: the

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::{JobId, JobStatus, SegmentKey, SegmentRun, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings};
-use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::{JobStore, RunStore};
 use asyncjob_tests::{ApiRequest, TestEnv};
 
-use crate::support::{Broken, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on};
+use crate::support::{
+    Broken, expiring, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on,
+};
 
 const SEGMENTS: u32 = 4;
 const LEGACY_JOBS: usize = 120;
@@ -40,16 +41,6 @@ async fn segments_of(env: &TestEnv, job: &JobId, version: u32) -> Vec<SegmentRun
         .segments(&SegmentKey::all(job, version, SEGMENTS))
         .await
         .unwrap()
-}
-
-/// How many jobs other than `job` (the legacy ones) the first migration has given a TTL.
-async fn expiring(env: &TestEnv, job: &JobId) -> usize {
-    env.items()
-        .await
-        .iter()
-        .filter(|item| item.get("requestTime").is_some() && item.contains_key(EXPIRES_AT))
-        .filter(|item| item["id"].as_s().ok() != Some(&job.as_str().to_owned()))
-        .count()
 }
 
 #[tokio::test]

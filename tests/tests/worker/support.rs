@@ -9,6 +9,7 @@ use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
 use asyncjob_shared::model::run::millis;
 use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, instant};
 use asyncjob_shared::runner::{RunSettings, Runner};
+use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::test_support::{Item, legacy_item};
 use asyncjob_shared::store::{DynamoStore, StoreError};
 use asyncjob_tests::TestEnv;
@@ -69,6 +70,17 @@ pub fn legacy_jobs(n: usize) -> Vec<Item> {
             legacy_item(job)
         })
         .collect()
+}
+
+/// How many jobs other than `job` (the legacy ones) have a TTL: those the first
+/// migration has reached.
+pub async fn expiring(env: &TestEnv, job: &JobId) -> usize {
+    env.items()
+        .await
+        .iter()
+        .filter(|item| item.contains_key("requestTime") && item.contains_key(EXPIRES_AT))
+        .filter(|item| item["id"].as_s().ok() != Some(&job.as_str().to_owned()))
+        .count()
 }
 
 pub async fn put_items(env: &TestEnv, items: &[Item]) {
