@@ -24,7 +24,7 @@ build: tools
 
 ## Measure (release build, criterion, the driver) and rewrite BENCHMARKS.md.
 bench:
-	cargo build --release $(addprefix --bin ,$(FUNCTIONS))
+	cargo build --release $(addprefix --bin ,$(FUNCTIONS)) --bin dev-seed
 	cd bench/node && npm ci --no-audit --no-fund --silent
 	cargo bench --profile release -p asyncjob-bench --bench handlers -- --quiet
 	cargo run --release --quiet -p asyncjob-bench

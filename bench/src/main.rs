@@ -6,6 +6,7 @@ mod overhead;
 mod report;
 mod scale;
 mod seed;
+mod segments;
 mod stats;
 mod throughput;
 
@@ -38,6 +39,8 @@ async fn main() {
     let throughput = throughput::run().await;
     step("search at 1k and 100k jobs");
     let scale = scale::run().await;
+    step("migrations in segments over a million jobs");
+    let segments = segments::run(&root).await;
 
     let report = report::Report {
         overhead,
@@ -47,6 +50,7 @@ async fn main() {
         sizes: report::binary_sizes(&root),
         throughput,
         scale,
+        segments,
         elapsed: started.elapsed(),
     };
     let path = root.join("BENCHMARKS.md");

@@ -234,6 +234,9 @@ pub(super) fn progress_output(current: &StoredJob, progress: &MigrationProgress)
     if let Some(estimate) = progress.estimated_items {
         parts.push(Parameter::integer("itemsEstimated", count(estimate)));
     }
+    if let Some(segments) = progress.segments {
+        parts.push(Parameter::integer("segments", segments.into()));
+    }
     if let Some(seconds) = run.seconds_left() {
         parts.push(Parameter::integer("secondsLeft", count(seconds)));
     }

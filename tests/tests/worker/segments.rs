@@ -167,6 +167,12 @@ async fn a_running_job_shows_the_sum_of_its_segments() {
         .find(|p| p["name"] == "itemsScanned")
         .unwrap();
     assert_eq!(scanned["valueInteger"], done);
+    let segments = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "segments");
+    assert_eq!(segments.unwrap()["valueInteger"], SEGMENTS);
 }
 
 #[tokio::test]
