@@ -150,7 +150,15 @@ async fn bare_loop(env: &TestEnv, segments: u32, version: u32) -> f64 {
             written += ids.len();
             stream::iter(ids)
                 .for_each_concurrent(CONCURRENCY, |id| async move {
-                    touch(&env.client, &env.table, id, version).await.unwrap();
+                    // A write that timed out under load is sent again, as a runner's retry
+                    // would send it.
+                    for attempt in 1.. {
+                        match touch(&env.client, &env.table, id.clone(), version).await {
+                            Ok(()) => break,
+                            Err(error) if attempt < 3 => eprintln!("bench:   retrying: {error}"),
+                            Err(error) => panic!("{error}"),
+                        }
+                    }
                 })
                 .await;
             start = page.last_evaluated_key;
@@ -186,6 +194,8 @@ async fn migration(
         segments: Some(segments),
         segments_at_once: segments as usize,
         items_per_second: budget,
+        // A write that times out under load is tried again soon, as in the bare loop.
+        retry_delay: Duration::from_millis(100),
         ..RunSettings::default()
     };
     let context = MigrationContext::on(store, PAGE).with_budget(budget);

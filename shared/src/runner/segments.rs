@@ -72,7 +72,8 @@ impl<S: RunStore> Runner<'_, S> {
     /// Runs the segments of the job's current migration, as many at once as the settings
     /// allow, and records their sum as the job's progress every [`PROGRESS_INTERVAL`]; that
     /// write renews the job's lease and sees a cancel. Ends when the migration is applied,
-    /// the job given up or cancelled, or the deadline nears.
+    /// the job given up or cancelled, the deadline nears, or no segment is left that this
+    /// worker may run now.
     pub(super) async fn drive_segments(
         &self,
         current: &StoredJob,
@@ -117,6 +118,13 @@ impl<S: RunStore> Runner<'_, S> {
                     let outcome = self.run_segment(&run.key, deadline).await;
                     (run.key, outcome)
                 });
+            }
+            if running.is_empty() {
+                // Every segment left is held by another worker or waits before its next
+                // attempt: let go of the job. The worker that finishes a segment runs the
+                // job next, and the sweeper comes by.
+                self.release(&held).await?;
+                return Ok(Flow::Stop(RunOutcome::NotRunnable));
             }
             tokio::select! {
                 Some((key, outcome)) = running.next() => {

@@ -75,7 +75,9 @@ impl World {
             max_retry_delay: Duration::from_secs(30),
             page_size: 2,
             items_per_second: None,
-            segments: None,
+            // Every migration in two segments: each run of a job also runs its segments,
+            // under the same faults.
+            segments: Some(2),
             segments_at_once: 8,
             stop_before_deadline: Duration::ZERO,
         };
@@ -406,12 +408,18 @@ impl World {
         Ok(())
     }
 
-    /// Moves every lease and back-off into the past, as a clock jump would.
+    /// Moves every lease and back-off into the past, as a clock jump would: a job's, in its
+    /// `run`, and a segment's, in its own item.
     async fn advance_clock(&self) {
         let past = millis(instant::now()) - 1;
         for item in self.env.items().await {
-            let Some(run) = item.get("run").and_then(|run| run.as_m().ok()) else {
-                continue;
+            let run = match item.get("run").and_then(|run| run.as_m().ok()) {
+                Some(run) => run,
+                None if item.contains_key("revision") => {
+                    self.advance_segment_clock(&item, past).await;
+                    continue;
+                }
+                None => continue,
             };
             let id = item[ID].as_s().expect("an id").clone();
             let mut update = Vec::new();
@@ -446,6 +454,39 @@ impl World {
                 .await
                 .expect("the clean client reaches the engine");
         }
+    }
+
+    async fn advance_segment_clock(&self, segment: &Item, past: i64) {
+        let mut update = Vec::new();
+        if segment.contains_key("lease") {
+            update.push("#lease.#expires = :past");
+        }
+        if segment.contains_key("retryAtMs") {
+            update.push("#retry = :past");
+        }
+        if update.is_empty() {
+            return;
+        }
+        let mut request = self
+            .env
+            .client
+            .update_item()
+            .table_name(&self.env.table)
+            .key(ID, segment[ID].clone())
+            .update_expression(format!("SET {}", update.join(", ")))
+            .expression_attribute_values(":past", AttributeValue::N(past.to_string()));
+        if segment.contains_key("lease") {
+            request = request
+                .expression_attribute_names("#lease", "lease")
+                .expression_attribute_names("#expires", "expiresAtMs");
+        }
+        if segment.contains_key("retryAtMs") {
+            request = request.expression_attribute_names("#retry", "retryAtMs");
+        }
+        request
+            .send()
+            .await
+            .expect("the clean client reaches the engine");
     }
 
     pub async fn snapshot(&self) -> Snapshot {

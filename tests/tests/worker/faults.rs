@@ -14,7 +14,9 @@ use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::support::{expiring, far_deadline, legacy_jobs, put_items, runner_on, settings};
+use crate::support::{
+    expiring, far_deadline, legacy_jobs, put_items, run_to_end, runner_on, settings,
+};
 
 /// A data migration to version 1 over five legacy jobs, run through a store whose requests
 /// `plan` can fault.
@@ -159,7 +161,7 @@ async fn the_budget_of_a_migration_in_segments_holds_while_its_writes_are_thrott
     let context = MigrationContext::on(&store, settings.page_size);
     let runner = Runner::new(&store, &registry, context, &settings, "worker");
     let started = std::time::Instant::now();
-    let outcome = runner.run(&job, far_deadline()).await.unwrap();
+    let outcome = run_to_end(&runner, &job).await;
     let elapsed = started.elapsed();
 
     assert_eq!(outcome, RunOutcome::Completed);

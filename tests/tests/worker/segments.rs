@@ -3,7 +3,6 @@
 //! segment; a crashed segment resumed; a failing segment failing the job.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::{JobId, JobStatus, SegmentKey, SegmentRun, instant};
@@ -28,12 +27,14 @@ fn segmented(segments_at_once: usize) -> RunSettings {
 }
 
 /// A run of the job that only starts the segments of its next migration (it runs none of
-/// them itself) and lets go of the job at once.
+/// them itself) and lets go of the job.
 async fn start_segments(env: &TestEnv, registry: &Registry, job: &JobId) {
     let settings = segmented(0);
     let runner = runner_on(env, registry, &settings, "starter");
-    let soon = Instant::now() + Duration::from_millis(200);
-    assert_eq!(runner.run(job, soon).await.unwrap(), RunOutcome::Yielded);
+    let outcome = runner.run(job, far_deadline()).await.unwrap();
+    assert_eq!(outcome, RunOutcome::NotRunnable);
+    let run = env.job(job.as_str()).await.unwrap().run.unwrap();
+    assert!(run.lease.is_none(), "the job is let go: {run:?}");
 }
 
 async fn segments_of(env: &TestEnv, job: &JobId, version: u32) -> Vec<SegmentRun> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
 use asyncjob_shared::model::run::millis;
 use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, instant};
-use asyncjob_shared::runner::{RunSettings, Runner};
+use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::test_support::{Item, legacy_item};
 use asyncjob_shared::store::{DynamoStore, StoreError};
@@ -53,6 +53,19 @@ pub async fn expire_lease(env: &TestEnv, id: &JobId) {
         lease.expires_at_ms = millis(instant::now()) - 1;
     }
     env.put(&stored).await;
+}
+
+/// Runs the job again and again, a moment apart, as the sweeper would, until a run ends it.
+pub async fn run_to_end(runner: &Runner<'_, DynamoStore>, job: &JobId) -> RunOutcome {
+    for _ in 0..100 {
+        match runner.run(job, far_deadline()).await.unwrap() {
+            RunOutcome::NotRunnable | RunOutcome::Failed(_) | RunOutcome::Yielded => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            ended => return ended,
+        }
+    }
+    panic!("the job did not end in 100 runs")
 }
 
 pub fn far_deadline() -> Instant {
