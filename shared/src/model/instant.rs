@@ -12,6 +12,11 @@ use time::macros::format_description;
 const FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
+/// Epoch milliseconds, as leases and back-offs are stored.
+pub fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// The current time, truncated to what an instant can carry.
 pub fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();

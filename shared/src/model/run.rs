@@ -1,18 +1,12 @@
-//! What the worker keeps in a job's record while it runs it: the lease, the plan, the
-//! checkpoint it resumes from, and what it reports of them to pollers.
+//! What the worker keeps in a job's record while it runs it: its attempts (the lease, the
+//! failures), the plan, the checkpoint it resumes from, and what it reports of them to
+//! pollers.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::instant;
-
-/// Who runs the job, and until when; an expired lease may be taken over.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Lease {
-    pub owner: String,
-    pub expires_at_ms: i64,
-}
+pub use super::instant::millis;
+use super::{Attempts, instant};
 
 /// One migration the job applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,20 +77,9 @@ impl MigrationProgress {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease: Option<Lease>,
-    /// Failed attempts in a row: steps that failed and runs that died holding the lease.
-    /// A checkpoint starts the count again; after a bounded number the job is given up.
-    #[serde(default, alias = "attempts")]
-    pub failures: u32,
-    /// Attempts in a row that DynamoDB throttled. Each doubles the wait before the next
-    /// attempt, as a failure does, but none counts towards giving the job up: throttling
-    /// slows a job down, it does not fail it. A checkpoint starts the count again.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub throttled: u32,
-    /// After a failure, when the job may be tried again (epoch milliseconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at_ms: Option<i64>,
+    /// The job's lease and its failed attempts.
+    #[serde(flatten)]
+    pub attempts: Attempts,
     /// The versions this job applies, in order, fixed when it first starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<u32>>,
@@ -104,22 +87,9 @@ pub struct RunState {
     pub applied: Vec<MigrationReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<MigrationProgress>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
 }
 
 impl RunState {
-    pub fn is_leased_at(&self, now: OffsetDateTime) -> bool {
-        self.lease
-            .as_ref()
-            .is_some_and(|lease| lease.expires_at_ms > millis(now))
-    }
-
-    /// Whether the job waits at `now` before its next attempt.
-    pub fn is_backing_off_at(&self, now: OffsetDateTime) -> bool {
-        self.retry_at_ms.is_some_and(|at| at > millis(now))
-    }
-
     /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%), ~5 s left`,
     /// `migration 2/3: 4000 items` without an estimate, or, while the job waits after a
     /// failed or throttled attempt, `migration 2/3: 4000 items, retrying in 40 s: throttled`.
@@ -144,12 +114,13 @@ impl RunState {
             None => format!("migration {position}/{}: starting", plan.len()),
         };
         let waiting_ms = self
+            .attempts
             .retry_at_ms
             .map(|at| at - millis(now))
             .filter(|wait| *wait > 0);
         let tail = match waiting_ms {
             Some(wait) => {
-                let cause = if self.throttled > 0 {
+                let cause = if self.attempts.throttled > 0 {
                     "throttled"
                 } else {
                     "after a failure"
@@ -198,15 +169,11 @@ fn roughly(seconds: u64) -> String {
     }
 }
 
-pub fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// Seconds a poller should wait: short while the job moves, longer while it is queued or
 /// its worker has gone quiet.
 pub fn poll_interval_seconds(run: Option<&RunState>, last_updated: &str) -> u32 {
     let now = instant::now();
-    let moving = run.is_some_and(|run| run.is_leased_at(now))
+    let moving = run.is_some_and(|run| run.attempts.is_leased_at(now))
         && instant::parse(last_updated).is_some_and(|at| now - at < time::Duration::seconds(10));
     match run {
         _ if moving => 1,
@@ -215,13 +182,10 @@ pub fn poll_interval_seconds(run: Option<&RunState>, last_updated: &str) -> u32 
     }
 }
 
-fn is_zero(count: &u32) -> bool {
-    *count == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Lease;
 
     #[test]
     fn progress_reads_as_documented() {
@@ -285,16 +249,19 @@ mod tests {
                 estimated_items: Some(20_000),
                 segments: None,
             }),
-            retry_at_ms: Some(millis(now) + 39_500),
-            throttled: 2,
+            attempts: Attempts {
+                retry_at_ms: Some(millis(now) + 39_500),
+                throttled: 2,
+                ..Attempts::default()
+            },
             ..RunState::default()
         };
         assert_eq!(
             run.progress_at(now),
             "migration 1/2: 4000 of ~20000 items (20%), retrying in 40 s: throttled"
         );
-        run.throttled = 0;
-        run.failures = 1;
+        run.attempts.throttled = 0;
+        run.attempts.failures = 1;
         assert!(
             run.progress_at(now)
                 .ends_with("retrying in 40 s: after a failure")
@@ -349,16 +316,19 @@ mod tests {
         assert_eq!(poll_interval_seconds(None, &fresh), 5);
         let mut run = RunState {
             plan: Some(vec![1]),
-            lease: Some(Lease {
-                owner: "w".into(),
-                expires_at_ms: millis(now) + 60_000,
-            }),
+            attempts: Attempts {
+                lease: Some(Lease {
+                    owner: "w".into(),
+                    expires_at_ms: millis(now) + 60_000,
+                }),
+                ..Attempts::default()
+            },
             ..RunState::default()
         };
         assert_eq!(poll_interval_seconds(Some(&run), &fresh), 1);
         let stale = instant::format(now - time::Duration::minutes(5));
         assert_eq!(poll_interval_seconds(Some(&run), &stale), 3);
-        run.lease = None;
+        run.attempts.lease = None;
         assert_eq!(poll_interval_seconds(Some(&run), &fresh), 3);
     }
 }

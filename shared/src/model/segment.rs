@@ -5,8 +5,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::JobId;
-use super::run::{Lease, millis};
+use super::{Attempts, JobId};
 
 /// Which segment: of which job and migration, and which of how many.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,8 +47,9 @@ pub struct SegmentRun {
     #[serde(flatten)]
     pub key: SegmentKey,
     pub revision: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease: Option<Lease>,
+    /// The segment's lease and its failed attempts, counted as a job's are.
+    #[serde(flatten)]
+    pub attempts: Attempts,
     /// Where the segment's next page starts; `None` before the first page and once done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
@@ -61,16 +61,6 @@ pub struct SegmentRun {
     pub items_skipped: u64,
     /// Time spent in its steps.
     pub duration_ms: u64,
-    /// Failed attempts in a row, as a job counts them ([`super::RunState::failures`]).
-    #[serde(default)]
-    pub failures: u32,
-    /// Throttled attempts in a row: they slow the segment down and never fail it.
-    #[serde(default)]
-    pub throttled: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
     /// Why the segment was given up, after too many failed attempts: the job fails with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gave_up: Option<String>,
@@ -82,17 +72,13 @@ impl SegmentRun {
         Self {
             key,
             revision: 0,
-            lease: None,
+            attempts: Attempts::default(),
             cursor: None,
             done: false,
             items_scanned: 0,
             items_changed: 0,
             items_skipped: 0,
             duration_ms: 0,
-            failures: 0,
-            throttled: 0,
-            retry_at_ms: None,
-            last_error: None,
             gave_up: None,
         }
     }
@@ -109,28 +95,20 @@ impl SegmentRun {
         self.done || self.gave_up.is_some()
     }
 
-    pub fn is_leased_at(&self, now: OffsetDateTime) -> bool {
-        self.lease
-            .as_ref()
-            .is_some_and(|lease| lease.expires_at_ms > millis(now))
-    }
-
-    /// Whether the segment waits at `now` before its next attempt.
-    pub fn is_backing_off_at(&self, now: OffsetDateTime) -> bool {
-        self.retry_at_ms.is_some_and(|at| at > millis(now))
-    }
-
     /// Whether a worker may start running the segment at `now`: unfinished, no live lease,
     /// not waiting after a failed attempt.
     pub fn is_runnable_at(&self, now: OffsetDateTime) -> bool {
-        !self.is_finished() && !self.is_leased_at(now) && !self.is_backing_off_at(now)
+        !self.is_finished()
+            && !self.attempts.is_leased_at(now)
+            && !self.attempts.is_backing_off_at(now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::instant;
+    use crate::model::run::millis;
+    use crate::model::{Lease, instant};
 
     #[test]
     fn a_segment_is_runnable_only_when_unfinished_free_and_not_waiting() {
@@ -139,15 +117,15 @@ mod tests {
         assert_eq!(key.to_string(), "segment 4/4");
         let mut run = SegmentRun::new(key);
         assert!(run.is_runnable_at(now));
-        run.lease = Some(Lease {
+        run.attempts.lease = Some(Lease {
             owner: "w".into(),
             expires_at_ms: millis(now) + 1000,
         });
         assert!(!run.is_runnable_at(now));
-        run.lease = None;
-        run.retry_at_ms = Some(millis(now) + 1000);
+        run.attempts.lease = None;
+        run.attempts.retry_at_ms = Some(millis(now) + 1000);
         assert!(!run.is_runnable_at(now));
-        run.retry_at_ms = None;
+        run.attempts.retry_at_ms = None;
         run.done = true;
         assert!(!run.is_runnable_at(now));
         assert_eq!(run.revised().revision, 1);

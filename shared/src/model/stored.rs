@@ -77,7 +77,7 @@ impl StoredJob {
         next.expires_at =
             Some(expires_at - time::Duration::nanoseconds(expires_at.nanosecond().into()));
         if let Some(run) = &mut next.run {
-            run.lease = None;
+            run.attempts.lease = None;
         }
         next
     }
@@ -88,7 +88,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::model::run::Lease;
+    use crate::model::{Attempts, Lease};
     use crate::model::{JobType, Parameter};
 
     const RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -101,10 +101,13 @@ mod tests {
             "2026-11-27T12:00:00.000Z",
         ));
         stored.run = Some(RunState {
-            lease: Some(Lease {
-                owner: "worker".into(),
-                expires_at_ms: 1,
-            }),
+            attempts: Attempts {
+                lease: Some(Lease {
+                    owner: "worker".into(),
+                    expires_at_ms: 1,
+                }),
+                ..Attempts::default()
+            },
             ..RunState::default()
         });
         stored
@@ -128,7 +131,7 @@ mod tests {
             cancelled.expires_at,
             Some(datetime!(2026-12-27 13:00:00 UTC))
         );
-        assert_eq!(cancelled.run.unwrap().lease, None);
+        assert_eq!(cancelled.run.unwrap().attempts.lease, None);
         assert_eq!(cancelled.job.output, None);
     }
 

@@ -1,8 +1,20 @@
 //! Claiming a job: whether this worker may run it now, and the write that says it does.
 
+use time::OffsetDateTime;
+
 use super::{Flow, RunOutcome, Runner, gave_up_reason};
-use crate::model::{JobId, JobStatus, RunState, StoredJob, instant};
+use crate::model::{Attempts, JobId, JobStatus, RunState, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
+
+/// What a worker may do with work it would claim.
+pub(super) enum Verdict {
+    /// Nothing now.
+    Leave,
+    /// Give it up, for this reason.
+    GiveUp(String),
+    /// Take it, with this many failed attempts in a row so far.
+    Take { failures: u32 },
+}
 
 impl<S: RunStore> Runner<'_, S> {
     pub(super) async fn claim(&self, id: &JobId) -> Result<Flow, StoreError> {
@@ -15,11 +27,7 @@ impl<S: RunStore> Runner<'_, S> {
         }
         let now = instant::now();
         let run = current.run.clone().unwrap_or_default();
-        let mine = run
-            .lease
-            .as_ref()
-            .is_some_and(|lease| lease.owner == self.owner);
-        if run.is_leased_at(now) && !mine {
+        if run.attempts.is_held_by_another_at(&self.owner, now) {
             return not_runnable;
         }
         if let Some(reason) = self.unknown_version(&current, &run) {
@@ -27,28 +35,17 @@ impl<S: RunStore> Runner<'_, S> {
             tracing::warn!(job = %id, %reason, "left alone");
             return not_runnable;
         }
-        // A lease that ran out without being let go is a run that died.
-        let died = run.lease.is_some() && !run.is_leased_at(now) && !mine;
-        let failures = run.failures + u32::from(died);
-        if failures >= self.settings.max_attempts {
-            let last = match (&run.last_error, died) {
-                (_, true) | (None, _) => {
-                    "a worker stopped without finishing (crashed or timed out)"
-                }
-                (Some(error), false) => error.as_str(),
-            };
-            let reason = gave_up_reason(failures, last);
-            return self.give_up(&current, reason).await.map(Flow::Stop);
-        }
-        if run.is_backing_off_at(now) {
-            return not_runnable;
-        }
+        let failures = match self.verdict(&run.attempts, now) {
+            Verdict::Leave => return not_runnable,
+            Verdict::GiveUp(reason) => return self.give_up(&current, reason).await.map(Flow::Stop),
+            Verdict::Take { failures } => failures,
+        };
         let mut next = self.next_revision(&current);
         next.job
             .transaction_time
             .get_or_insert_with(|| instant::format(now));
         let next_run = next.run.get_or_insert_default();
-        next_run.failures = failures;
+        next_run.attempts.failures = failures;
         if next_run.plan.is_none() {
             let target = current.job.data_version.unwrap_or_default();
             next_run.plan = Some(self.registry.plan(self.store.data_version().await?, target));
@@ -60,6 +57,25 @@ impl<S: RunStore> Runner<'_, S> {
                 Flow::Stop(RunOutcome::NotRunnable)
             },
         )
+    }
+
+    /// Whether this worker may take work whose attempts are `attempts` at `now`: not while
+    /// another worker holds it or it waits after a failure; and a lease that ran out without
+    /// being let go is a run that died, which counts as a failed attempt, so work that
+    /// failed too often in a row is given up instead.
+    pub(super) fn verdict(&self, attempts: &Attempts, now: OffsetDateTime) -> Verdict {
+        if attempts.is_held_by_another_at(&self.owner, now) {
+            return Verdict::Leave;
+        }
+        let died = attempts.died_at(&self.owner, now);
+        let failures = attempts.failures + u32::from(died);
+        if failures >= self.settings.max_attempts {
+            return Verdict::GiveUp(gave_up_reason(failures, attempts.last_failure(died)));
+        }
+        if attempts.is_backing_off_at(now) {
+            return Verdict::Leave;
+        }
+        Verdict::Take { failures }
     }
 
     /// Why this worker cannot run the job, when its registry lacks a version the job needs:

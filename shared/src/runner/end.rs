@@ -3,7 +3,9 @@
 
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::model::run::millis;
-use crate::model::{JobId, JobStatus, MigrationReport, Parameter, Parameters, StoredJob, instant};
+use crate::model::{
+    Attempts, JobId, JobStatus, MigrationReport, Parameter, Parameters, StoredJob, instant,
+};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -66,10 +68,8 @@ impl<S: RunStore> Runner<'_, S> {
         let reason = attempt_failure(doing, &error);
         tracing::warn!(job = %current.job.id, %error, %reason, "attempt failed");
         let mut next = self.next_revision(current);
-        let run = next.run.get_or_insert_default();
-        run.lease = None;
-        run.retry_at_ms = Some(self.count_failure(&error, &mut run.failures, &mut run.throttled));
-        run.last_error = Some(reason.clone());
+        let attempts = &mut next.run.get_or_insert_default().attempts;
+        self.record_failure(attempts, &error, reason.clone());
         // If this write fails too, the lease runs out and the next claim counts the failure.
         if let Err(error) = self.store.save(&current.job.meta.version_id, &next).await {
             tracing::warn!(job = %current.job.id, %error, "could not record the failure");
@@ -77,30 +77,33 @@ impl<S: RunStore> Runner<'_, S> {
         Ok(RunOutcome::Failed(reason))
     }
 
-    /// Counts a failed attempt in `failures` or, when DynamoDB throttled it, in `throttled`
-    /// (which never gives anything up), and says when the next attempt may start: each
-    /// failure of the same kind in a row doubles the wait.
-    pub(super) fn count_failure(
+    /// Records a failed attempt: the lease let go, the failure counted (in `throttled` when
+    /// DynamoDB throttled it, which never gives anything up), and the wait before the next
+    /// attempt, which each failure of the same kind in a row doubles.
+    pub(super) fn record_failure(
         &self,
+        attempts: &mut Attempts,
         error: &StoreError,
-        failures: &mut u32,
-        throttled: &mut u32,
-    ) -> i64 {
+        reason: String,
+    ) {
+        attempts.lease = None;
         let in_a_row = if error.is_throttling() {
-            *throttled += 1;
-            *throttled
+            attempts.throttled += 1;
+            attempts.throttled
         } else {
-            *failures += 1;
-            *failures
+            attempts.failures += 1;
+            attempts.failures
         };
-        millis(instant::now() + self.settings.retry_delay_after(in_a_row))
+        let retry_at = instant::now() + self.settings.retry_delay_after(in_a_row);
+        attempts.retry_at_ms = Some(millis(retry_at));
+        attempts.last_error = Some(reason);
     }
 
     /// Lets go of the job at the deadline, so the next run need not wait for the lease.
     pub(super) async fn release(&self, current: &StoredJob) -> Result<(), StoreError> {
         let mut next = self.next_revision(current);
         if let Some(run) = &mut next.run {
-            run.lease = None;
+            run.attempts.lease = None;
         }
         // Losing this race is fine: whoever wrote the job has it now.
         self.store

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::migration::{MigrationContext, Registry};
 use crate::model::run::millis;
-use crate::model::{JobId, StoredJob, instant};
+use crate::model::{JobId, Lease, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
 /// How the runner behaves; see [`crate::config::Config`] for where the values come from.
@@ -182,11 +182,9 @@ impl<'a, S: RunStore> Runner<'a, S> {
                 break;
             }
             let now = instant::now();
-            if stored
-                .run
-                .as_ref()
-                .is_some_and(|run| run.is_leased_at(now) || run.is_backing_off_at(now))
-            {
+            if stored.run.as_ref().is_some_and(|run| {
+                run.attempts.is_leased_at(now) || run.attempts.is_backing_off_at(now)
+            }) {
                 continue;
             }
             let outcome = match self.run(&stored.job.id, deadline).await {
@@ -203,13 +201,17 @@ impl<'a, S: RunStore> Runner<'a, S> {
 
     /// A copy of the job for the next write: new version, lease renewed.
     fn next_revision(&self, current: &StoredJob) -> StoredJob {
-        let now = instant::now();
-        let mut next = current.revised(now);
-        next.run.get_or_insert_default().lease = Some(crate::model::Lease {
-            owner: self.owner.clone(),
-            expires_at_ms: millis(now + self.settings.lease),
-        });
+        let mut next = current.revised(instant::now());
+        next.run.get_or_insert_default().attempts.lease = Some(self.lease());
         next
+    }
+
+    /// This worker's lease, from now on.
+    fn lease(&self) -> Lease {
+        Lease {
+            owner: self.owner.clone(),
+            expires_at_ms: millis(instant::now() + self.settings.lease),
+        }
     }
 }
 

@@ -185,10 +185,7 @@ impl<S: RunStore> Runner<'_, S> {
         let mut next = self.next_revision(current);
         next.job.output = Some(progress_output(current, &progress));
         let next_run = next.run.get_or_insert_default();
-        next_run.failures = 0;
-        next_run.throttled = 0;
-        next_run.retry_at_ms = None;
-        next_run.last_error = None;
+        next_run.attempts.succeeded();
         let expected = &current.job.meta.version_id;
         let written = if let Some(done_segments) = applied {
             let version = progress.version;

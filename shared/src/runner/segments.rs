@@ -17,13 +17,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use super::claim::Verdict;
 use super::page::progress_output;
-use super::{Flow, RunOutcome, Runner, attempt_failure, gave_up_reason};
+use super::{Flow, RunOutcome, Runner, attempt_failure};
 use crate::migration::{Migration, MigrationContext, ScanSegment};
-use crate::model::run::millis;
-use crate::model::{
-    JobStatus, Lease, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant,
-};
+use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
 /// Where the segments of a migration stand.
@@ -194,7 +192,7 @@ impl<S: RunStore> Runner<'_, S> {
         loop {
             if Instant::now() + self.settings.stop_before_deadline >= deadline {
                 let mut next = held.revised();
-                next.lease = None;
+                next.attempts.lease = None;
                 self.store.save_segment(&next).await?;
                 return Ok(RunOutcome::Yielded);
             }
@@ -256,12 +254,9 @@ impl<S: RunStore> Runner<'_, S> {
         next.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         next.done = step.next.is_none();
         next.cursor = step.next;
-        next.failures = 0;
-        next.throttled = 0;
-        next.retry_at_ms = None;
-        next.last_error = None;
+        next.attempts.succeeded();
         if next.done {
-            next.lease = None;
+            next.attempts.lease = None;
         }
         if !self.store.save_segment(&next).await? {
             return Ok(Err(RunOutcome::NotRunnable));
@@ -277,27 +272,17 @@ impl<S: RunStore> Runner<'_, S> {
         let Some(current) = self.store.segments(std::slice::from_ref(key)).await?.pop() else {
             return Ok(None);
         };
-        let now = instant::now();
-        let mine = current
-            .lease
-            .as_ref()
-            .is_some_and(|lease| lease.owner == self.owner);
-        if current.is_finished()
-            || (current.is_leased_at(now) && !mine)
-            || current.is_backing_off_at(now)
-        {
+        if current.is_finished() {
             return Ok(None);
         }
-        let died = current.lease.is_some() && !current.is_leased_at(now) && !mine;
         let mut next = self.leased(&current);
-        next.failures += u32::from(died);
-        if next.failures >= self.settings.max_attempts {
-            let last = match (&current.last_error, died) {
-                (Some(error), false) => error.as_str(),
-                _ => "a worker stopped without finishing (crashed or timed out)",
-            };
-            next.lease = None;
-            next.gave_up = Some(gave_up_reason(next.failures, &format!("{key}: {last}")));
+        match self.verdict(&current.attempts, instant::now()) {
+            Verdict::Leave => return Ok(None),
+            Verdict::GiveUp(reason) => {
+                next.attempts.lease = None;
+                next.gave_up = Some(format!("{key}: {reason}"));
+            }
+            Verdict::Take { failures } => next.attempts.failures = failures,
         }
         Ok(self.store.save_segment(&next).await?.then_some(next))
     }
@@ -305,10 +290,7 @@ impl<S: RunStore> Runner<'_, S> {
     /// The segment's next revision, leased to this worker.
     fn leased(&self, current: &SegmentRun) -> SegmentRun {
         let mut next = current.revised();
-        next.lease = Some(Lease {
-            owner: self.owner.clone(),
-            expires_at_ms: millis(instant::now() + self.settings.lease),
-        });
+        next.attempts.lease = Some(self.lease());
         next
     }
 
@@ -323,10 +305,7 @@ impl<S: RunStore> Runner<'_, S> {
         let reason = attempt_failure(doing, &error);
         tracing::warn!(job = %current.key.job_id, %error, %reason, "segment attempt failed");
         let mut next = current.revised();
-        next.lease = None;
-        next.retry_at_ms =
-            Some(self.count_failure(&error, &mut next.failures, &mut next.throttled));
-        next.last_error = Some(reason.clone());
+        self.record_failure(&mut next.attempts, &error, reason.clone());
         // If this write fails too, the lease runs out and the next claim counts the failure.
         if let Err(error) = self.store.save_segment(&next).await {
             tracing::warn!(job = %current.key.job_id, %error, "could not record the failure");

@@ -118,8 +118,11 @@ async fn a_throttled_migration_is_slowed_down_never_given_up() {
     let stored = faulty.stored().await;
     assert_eq!(stored.job.status, JobStatus::Accepted);
     let run = stored.run.unwrap();
-    assert_eq!((run.throttled, run.failures), (throttled_runs, 0));
-    assert!(run.last_error.unwrap().contains("throttled"));
+    assert_eq!(
+        (run.attempts.throttled, run.attempts.failures),
+        (throttled_runs, 0)
+    );
+    assert!(run.attempts.last_error.unwrap().contains("throttled"));
 
     faulty.plan.clear();
     assert_eq!(faulty.run().await, RunOutcome::Completed);

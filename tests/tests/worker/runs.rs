@@ -402,7 +402,10 @@ async fn a_run_stops_before_its_deadline_and_the_next_resumes() {
     assert_eq!(outcome.unwrap(), RunOutcome::Yielded);
     let stored = env.job(job.id.as_str()).await.unwrap();
     let run = stored.run.unwrap();
-    assert!(run.lease.is_none(), "a yielding run lets go of its lease");
+    assert!(
+        run.attempts.lease.is_none(),
+        "a yielding run lets go of its lease"
+    );
     let progress = run.progress();
     assert!(
         progress.starts_with("migration 1/2: 20 of ~38 items (52%)"),

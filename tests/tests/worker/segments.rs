@@ -34,7 +34,7 @@ async fn start_segments(env: &TestEnv, registry: &Registry, job: &JobId) {
     let outcome = runner.run(job, far_deadline()).await.unwrap();
     assert_eq!(outcome, RunOutcome::NotRunnable);
     let run = env.job(job.as_str()).await.unwrap().run.unwrap();
-    assert!(run.lease.is_none(), "the job is let go: {run:?}");
+    assert!(run.attempts.lease.is_none(), "the job is let go: {run:?}");
 }
 
 async fn segments_of(env: &TestEnv, job: &JobId, version: u32) -> Vec<SegmentRun> {
@@ -97,7 +97,11 @@ async fn segments_done_in_any_order_apply_the_migration_once_all_are_done() {
     assert_eq!(expiring(&env, &job).await, LEGACY_JOBS);
     for version in [1, 2] {
         let segments = segments_of(&env, &job, version).await;
-        assert!(segments.iter().all(|s| s.done && s.lease.is_none()));
+        assert!(
+            segments
+                .iter()
+                .all(|s| s.done && s.attempts.lease.is_none())
+        );
         // The segments split the table between them: together they scanned each item once.
         let scanned: u64 = segments.iter().map(|s| s.items_scanned).sum();
         let changed: u64 = segments.iter().map(|s| s.items_changed).sum();
@@ -239,7 +243,7 @@ async fn a_crashed_segment_is_resumed_by_the_sweeper_once_its_lease_runs_out() {
         () = paused.paused.notified() => {}
     }
     let crashed = segments_of(&env, &job, 1).await.remove(1);
-    assert!(crashed.lease.is_some() && crashed.cursor.is_some());
+    assert!(crashed.attempts.lease.is_some() && crashed.cursor.is_some());
     let checkpointed = crashed.items_scanned;
     assert_eq!(checkpointed, 10);
 

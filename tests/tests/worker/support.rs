@@ -49,7 +49,11 @@ pub fn runner_on<'a>(
 /// Moves the job's lease into the past, as if its worker had stalled for longer than it.
 pub async fn expire_lease(env: &TestEnv, id: &JobId) {
     let mut stored = env.job(id.as_str()).await.expect("the job exists");
-    if let Some(lease) = stored.run.as_mut().and_then(|run| run.lease.as_mut()) {
+    if let Some(lease) = stored
+        .run
+        .as_mut()
+        .and_then(|run| run.attempts.lease.as_mut())
+    {
         lease.expires_at_ms = millis(instant::now()) - 1;
     }
     env.put(&stored).await;

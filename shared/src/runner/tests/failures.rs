@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use super::{Pages, context, far, offline_client, settings, store_with_job, stored};
 use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
-use crate::model::{JobId, JobStatus, Lease, instant};
+use crate::model::{Attempts, JobId, JobStatus, Lease, instant};
 use crate::runner::{RunOutcome, Runner};
 use crate::store::{JobStore, MemoryStore, StoreError};
 
@@ -33,8 +33,8 @@ async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {
             RunOutcome::Failed(_)
         ));
         let run = stored(&store, &id).await.run.unwrap();
-        assert_eq!(run.lease, None);
-        waits.push((run.retry_at_ms.unwrap() - before) / 1000);
+        assert_eq!(run.attempts.lease, None);
+        waits.push((run.attempts.retry_at_ms.unwrap() - before) / 1000);
         // While it waits, neither a run nor the sweeper touches it.
         assert_eq!(
             runner.run(&id, far()).await.unwrap(),
@@ -56,7 +56,7 @@ async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {
 /// Moves the job's back-off into the past, as time passing would.
 async fn expire_wait(store: &MemoryStore, id: &JobId) {
     let mut waiting = stored(store, id).await;
-    waiting.run.as_mut().unwrap().retry_at_ms = Some(millis(instant::now()) - 1);
+    waiting.run.as_mut().unwrap().attempts.retry_at_ms = Some(millis(instant::now()) - 1);
     store.put(waiting);
 }
 
@@ -99,7 +99,7 @@ async fn failures_count_in_a_row_and_a_checkpoint_starts_the_count_again() {
         if outcome == RunOutcome::Completed {
             break;
         }
-        assert!(stored(&store, &id).await.run.unwrap().failures <= 1);
+        assert!(stored(&store, &id).await.run.unwrap().attempts.failures <= 1);
     }
     assert_eq!(
         outcomes.last(),
@@ -122,10 +122,7 @@ async fn a_run_that_died_holding_the_lease_counts_as_a_failed_attempt() {
     let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
     let mut held = stored(&store, &id).await;
     held.run = Some(crate::model::RunState {
-        lease: Some(Lease {
-            owner: "a worker that died".into(),
-            expires_at_ms: millis(instant::now()) - 1,
-        }),
+        attempts: dead_worker(0),
         ..Default::default()
     });
     store.put(held);
@@ -134,7 +131,7 @@ async fn a_run_that_died_holding_the_lease_counts_as_a_failed_attempt() {
         RunOutcome::Failed(_)
     ));
     // The death, then this run's own failure.
-    assert_eq!(stored(&store, &id).await.run.unwrap().failures, 2);
+    assert_eq!(stored(&store, &id).await.run.unwrap().attempts.failures, 2);
 }
 
 #[tokio::test]
@@ -145,11 +142,7 @@ async fn the_last_of_too_many_deaths_gives_the_job_up_with_a_reason() {
     let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
     let mut held = stored(&store, &id).await;
     held.run = Some(crate::model::RunState {
-        lease: Some(Lease {
-            owner: "a worker that died".into(),
-            expires_at_ms: millis(instant::now()) - 1,
-        }),
-        failures: settings.max_attempts - 1,
+        attempts: dead_worker(settings.max_attempts - 1),
         ..Default::default()
     });
     store.put(held);
@@ -241,4 +234,16 @@ async fn a_job_is_completed_only_once_the_data_reached_its_version() {
         "{outcome:?}"
     );
     assert_eq!(stored(&store, &id).await.job.status, JobStatus::Accepted);
+}
+
+/// A lease that ran out under a worker that died, after `failures` failed attempts.
+fn dead_worker(failures: u32) -> Attempts {
+    Attempts {
+        lease: Some(Lease {
+            owner: "a worker that died".into(),
+            expires_at_ms: millis(instant::now()) - 1,
+        }),
+        failures,
+        ..Attempts::default()
+    }
 }

@@ -152,7 +152,7 @@ async fn a_job_applies_every_page_of_its_plan_and_completes() {
     assert_eq!(done.job.status, JobStatus::Completed);
     assert!(done.expires_at.is_some());
     let run = done.run.unwrap();
-    assert_eq!(run.lease, None);
+    assert_eq!(run.attempts.lease, None);
     assert_eq!(run.applied.len(), 2);
     assert_eq!(run.applied[0].items_scanned, 30);
     let output = serde_json::to_value(done.job.output.unwrap()).unwrap();
@@ -164,7 +164,7 @@ async fn a_job_held_by_a_live_lease_is_left_alone_until_the_lease_expires() {
     let (store, id) = store_with_job(1);
     let mut held = stored(&store, &id).await;
     let expires = instant::now() + Duration::from_millis(200);
-    held.run.get_or_insert_default().lease = Some(Lease {
+    held.run.get_or_insert_default().attempts.lease = Some(Lease {
         owner: "another worker".into(),
         expires_at_ms: millis(expires),
     });
@@ -197,7 +197,10 @@ async fn a_run_at_its_deadline_yields_and_the_next_resumes_where_it_stopped() {
     let yielding = Runner::new(&*store, &registry, context(&client), &settings, "w");
     assert_eq!(yielding.run(&id, far()).await.unwrap(), RunOutcome::Yielded);
     let run = stored(&store, &id).await.run.unwrap();
-    assert_eq!(run.lease, None, "a yielding run lets go of its lease");
+    assert_eq!(
+        run.attempts.lease, None,
+        "a yielding run lets go of its lease"
+    );
     assert_eq!(run.progress(), "migration 1/1: starting");
 
     let settings = self::settings();

@@ -93,7 +93,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::model::RunState;
+    use crate::model::{Attempts, RunState};
     use crate::model::{JobStatus, JobType};
 
     fn stored() -> StoredJob {
@@ -111,7 +111,10 @@ mod tests {
             job,
             expires_at: Some(datetime!(2026-12-27 12:00:00 UTC)),
             run: Some(RunState {
-                failures: 1,
+                attempts: Attempts {
+                    failures: 1,
+                    ..Attempts::default()
+                },
                 plan: Some(vec![1, 2]),
                 ..RunState::default()
             }),
