@@ -401,15 +401,16 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| jobs | segments | migration items/s | bare loop items/s | ratio | target |\n|---|---|---|---|---|---|"
+            "| jobs | segments | migration time | migration items/s | bare loop items/s | ratio | target |\n|---|---|---|---|---|---|---|"
         );
         for row in &m.rows {
             let r = row.migration_per_second / row.bare_per_second;
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} | {r:.3} | {} |",
+                "| {} | {} | {:.0} s | {:.0} | {:.0} | {r:.3} | {} |",
                 row.items,
                 row.segments,
+                row.items as f64 / row.migration_per_second,
                 row.migration_per_second,
                 row.bare_per_second,
                 verdict(r >= 0.8, format!("{:.3}", 0.8 - r))
