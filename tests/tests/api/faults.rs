@@ -129,3 +129,47 @@ async fn a_kick_off_whose_transaction_is_throttled_answers_503_and_writes_nothin
     assert_transient(&answer);
     assert!(env.items().await.is_empty(), "nothing is written");
 }
+
+/// A kick-off whose transaction landed and whose answer was lost is sent again by the SDK
+/// with the same idempotency token, which DynamoDB answers as applied: the kick-off says it
+/// started the job, not that another one was under way, and there is one job.
+#[tokio::test]
+async fn a_kick_off_whose_answer_was_lost_says_it_started_the_job() {
+    let env = TestEnv::start().await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    for (tried, lost) in [Fault::LoseAnswerAsTimeout, Fault::LoseAnswerAs500]
+        .into_iter()
+        .enumerate()
+    {
+        plan.set(vec![FaultRule {
+            operation: "TransactWriteItems",
+            occurrence: 0,
+            fault: lost,
+        }]);
+        let answer = env
+            .send_to(&store, ApiRequest::post("/$data-migration").prefer_async())
+            .await;
+        assert_eq!(answer.status, 202, "{lost:?}: {}", answer.body);
+        let issues = answer.body["issue"].as_array().unwrap();
+        assert_eq!(
+            issues.len(),
+            1,
+            "{lost:?}: no 'no new job' note: {issues:?}"
+        );
+        let id = answer.header("content-location").unwrap().to_owned();
+        let id = id.trim_end_matches("/status").rsplit('/').next().unwrap();
+        let stored = env.job(id).await.unwrap();
+        assert_eq!(stored.job.status, JobStatus::Accepted);
+        assert_eq!(
+            env.job_ids().await.len(),
+            tried + 1,
+            "{lost:?}: one job more"
+        );
+        // Cancelled, so that the next kick-off starts a job of its own.
+        let cancelled = env
+            .send(ApiRequest::delete(&format!("/job/{id}/status")))
+            .await;
+        assert_eq!(cancelled.status, 202);
+    }
+}

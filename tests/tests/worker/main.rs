@@ -6,3 +6,4 @@ mod faults;
 mod runs;
 mod segments;
 mod support;
+mod writes;

@@ -11,6 +11,7 @@ pub(crate) mod schema;
 mod search;
 mod segments;
 pub(crate) mod table;
+mod write_id;
 
 use std::time::Duration;
 

@@ -12,14 +12,19 @@ use time::OffsetDateTime;
 use super::errors::{Cancellation, store_error, transaction};
 use super::item::Item;
 use super::schema::{DONE, EXPIRES_AT, ID, REVISION, segment_key};
-use super::table::{Table, holds, s};
+use super::table::{Table, s};
+use super::write_id::WriteId;
 use crate::model::{SegmentKey, SegmentRun, StoredJob};
 use crate::store::StoreError;
 
 /// Keys a BatchGetItem reads at most.
 const BATCH_GET_LIMIT: usize = 100;
 
-fn to_item(run: &SegmentRun, expires_at: Option<OffsetDateTime>) -> Result<Item, StoreError> {
+fn to_item(
+    run: &SegmentRun,
+    expires_at: Option<OffsetDateTime>,
+    write: &WriteId,
+) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(run)
         .map_err(|e| StoreError::Failed(format!("a segment could not be written: {e}")))?;
     item.insert(ID.into(), s(segment_key(&run.key)));
@@ -29,7 +34,7 @@ fn to_item(run: &SegmentRun, expires_at: Option<OffsetDateTime>) -> Result<Item,
             AttributeValue::N(at.unix_timestamp().to_string()),
         );
     }
-    Ok(item)
+    Ok(write.mark(item))
 }
 
 fn decode(item: Item) -> Result<SegmentRun, StoreError> {
@@ -46,15 +51,16 @@ impl Table {
         next: &StoredJob,
         segments: &[SegmentRun],
     ) -> Result<bool, StoreError> {
+        let write = WriteId::new();
         let mut request = self.client.transact_write_items().transact_items(
             TransactWriteItem::builder()
-                .put(self.put_if_at(expected_version, next)?)
+                .put(self.put_if_at(expected_version, next, &write)?)
                 .build(),
         );
         for segment in segments {
             let put = Put::builder()
                 .table_name(&self.name)
-                .set_item(Some(to_item(segment, None)?))
+                .set_item(Some(to_item(segment, None, &write)?))
                 .condition_expression("attribute_not_exists(#id)")
                 .expression_attribute_names("#id", ID)
                 .build()
@@ -63,7 +69,7 @@ impl Table {
         }
         match transaction(request.send().await) {
             Ok(()) => Ok(true),
-            Err(Cancellation::ConditionFailed(0, stored)) => Ok(holds(stored.as_ref(), next)),
+            Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
             Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
                 "segment {index} of the migration exists already"
             ))),
@@ -115,18 +121,19 @@ impl Table {
     }
 
     /// Writes `next` over its segment if the segment is still at the revision before it.
-    /// `false` when someone else wrote it first; when the item holds exactly `next`, this
-    /// write landed on an attempt whose answer was lost, and it counts as written.
+    /// `false` when someone else wrote it first; when the item carries this write's mark, an
+    /// attempt whose answer was lost applied it, and it counts as written.
     pub async fn save_segment(
         &self,
         next: &SegmentRun,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<bool, StoreError> {
+        let write = WriteId::new();
         let result = self
             .client
             .put_item()
             .table_name(&self.name)
-            .set_item(Some(to_item(next, expires_at)?))
+            .set_item(Some(to_item(next, expires_at, &write)?))
             .condition_expression("#revision = :previous")
             .expression_attribute_names("#revision", REVISION)
             .expression_attribute_values(
@@ -139,11 +146,9 @@ impl Table {
         match result {
             Ok(_) => Ok(true),
             Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => Ok(failed
-                    .item()
-                    .cloned()
-                    .and_then(|item| decode(item).ok())
-                    .is_some_and(|stored| stored == *next)),
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(write.landed_in(failed.item()))
+                }
                 _ => Err(store_error(error)),
             },
         }

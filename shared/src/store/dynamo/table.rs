@@ -10,21 +10,14 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 
 use super::errors::{Cancellation, store_error, transaction};
-use super::item::{self, Item};
+use super::item;
 use super::schema::{DATA_VERSION, DATA_VERSION_KEY, ID, META, VERSION_ID};
+use super::write_id::WriteId;
 use crate::model::{JobId, SegmentKey, StoredJob};
 use crate::store::StoreError;
 
 pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
-}
-
-/// Whether `stored`, the item a failed condition handed back, is exactly `next`.
-pub(crate) fn holds(stored: Option<&Item>, next: &StoredJob) -> bool {
-    stored
-        .cloned()
-        .and_then(|stored| item::decode(stored).ok())
-        .is_some_and(|stored| stored == *next)
 }
 
 /// The jobs table and the client that reaches it.
@@ -56,16 +49,17 @@ impl Table {
         }
     }
 
-    /// A Put of `next` on the condition that the job is still at `expected_version`. When
-    /// the condition fails, DynamoDB hands back the item as it is.
+    /// A Put of `next`, marked as `write`'s, on the condition that the job is still at
+    /// `expected_version`. When the condition fails, DynamoDB hands back the item as it is.
     pub(crate) fn put_if_at(
         &self,
         expected_version: &str,
         next: &StoredJob,
+        write: &WriteId,
     ) -> Result<Put, StoreError> {
         Ok(Put::builder()
             .table_name(&self.name)
-            .set_item(Some(item::to_item(next)?))
+            .set_item(Some(write.mark(item::to_item(next)?)))
             .condition_expression("#meta.#version = :expected")
             .expression_attribute_names("#meta", META)
             .expression_attribute_names("#version", VERSION_ID)
@@ -76,17 +70,18 @@ impl Table {
     }
 
     /// Writes `next` if the job is still at `expected_version`. `false` when someone else
-    /// wrote it first; but when the item holds exactly `next`, the write is this one, applied
-    /// by an attempt whose answer was lost, and it counts as written.
+    /// wrote it first; but when the item carries this write's mark, an attempt whose answer
+    /// was lost applied it, and it counts as written.
     pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
+        let write = WriteId::new();
         let result = self
-            .put_alone(self.put_if_at(expected_version, next)?)
+            .put_alone(self.put_if_at(expected_version, next, &write)?)
             .await;
         match result {
             Ok(_) => Ok(true),
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(holds(failed.item(), next))
+                    Ok(write.landed_in(failed.item()))
                 }
                 _ => Err(store_error(error)),
             },
@@ -114,9 +109,10 @@ impl Table {
             .expression_attribute_values(":version", AttributeValue::N(data_version.to_string()))
             .build()
             .expect("table, key and expression are set");
+        let write = WriteId::new();
         let mut items = vec![
             TransactWriteItem::builder()
-                .put(self.put_if_at(expected_version, next)?)
+                .put(self.put_if_at(expected_version, next, &write)?)
                 .build(),
             TransactWriteItem::builder().update(advance).build(),
         ];
@@ -129,7 +125,7 @@ impl Table {
             .await;
         match transaction(result) {
             Ok(()) => Ok(true),
-            Err(Cancellation::ConditionFailed(0, stored)) => Ok(holds(stored.as_ref(), next)),
+            Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
             Err(Cancellation::ConditionFailed(1, _)) => self.save(expected_version, next).await,
             Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
                 "segment {} of the migration is not done",
