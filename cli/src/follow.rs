@@ -41,7 +41,7 @@ pub async fn follow(
         let mut wait = Duration::from_secs(reply.retry_after().unwrap_or(1));
         match reply.status {
             200 => {
-                display.finish(true);
+                display.completed(&reply.body);
                 return Ok(Ended::Completed(reply.body));
             }
             202 | 304 => {
@@ -53,11 +53,11 @@ pub async fn follow(
                 back_off = Duration::from_secs(1);
             }
             500 if reply.body["resourceType"] == "OperationOutcome" => {
-                display.finish(false);
+                display.stopped();
                 return Ok(Ended::Failed(reply.body));
             }
             404 => {
-                display.finish(false);
+                display.stopped();
                 return ended_without_status(api, id).await;
             }
             429 | 503 => {
@@ -68,13 +68,13 @@ pub async fn follow(
         }
         let wait = wait.max(Duration::from_secs(1));
         if deadline.is_some_and(|deadline| Instant::now() + wait > deadline) {
-            display.finish(false);
+            display.stopped();
             return Ok(Ended::TimedOut);
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             _ = tokio::signal::ctrl_c() => {
-                display.finish(false);
+                display.stopped();
                 return Ok(Ended::Interrupted);
             }
         }

@@ -297,14 +297,20 @@ async fn list_get_and_migrations_read_the_service() {
     assert!(listed.contains("expire-finished-jobs") && listed.contains("rewrite-index-keys"));
 }
 
-/// On a terminal the bar shows each migration's items against the estimate and reaches its
-/// end; `script` gives the command a real pseudo-terminal.
-#[tokio::test(flavor = "multi_thread")]
-async fn on_a_terminal_a_progress_bar_runs_to_its_end() {
-    let env = TestEnv::start().await;
-    // Enough for each migration to outlast the first polls (a queued job asks for 5 s).
-    seed(&env, 3000).await;
-    let server = ApiServer::start(&env, Some(settings())).await;
+/// What the completed job's summary on stdout says migration `place` scanned.
+fn items_scanned(screen: &str, place: usize) -> u64 {
+    let line = screen
+        .lines()
+        .find(|line| line.starts_with(&format!("  migration {place} ")))
+        .unwrap_or_else(|| panic!("no summary of migration {place}: {screen}"));
+    let (before, _) = line.split_once(" items scanned").unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// `migrate --wait` on a real pseudo-terminal (`script` gives it one) against a server
+/// whose sweeper runs with `settings`: the screen, once the job completed.
+async fn migrate_on_a_terminal(env: &TestEnv, settings: RunSettings) -> String {
+    let server = ApiServer::start(env, Some(settings)).await;
     let output = tokio::process::Command::new("script")
         .args(["--quiet", "--return", "--command"])
         .arg(format!("{BIN} migrate --wait"))
@@ -317,18 +323,62 @@ async fn on_a_terminal_a_progress_bar_runs_to_its_end() {
         .unwrap();
     let screen = text(&output.stdout);
     assert_eq!(code(&output), 0, "{screen}");
-    assert!(screen.contains("migration 1/2 (version 1) ["), "{screen}");
-    assert!(screen.contains("/s, ETA "), "{screen}");
-    // The bar of the last migration is full when the job completes.
-    let last_bar = screen
-        .split(['\r', '\n'])
-        .rfind(|line| line.contains("migration 2/2 (version 2) ["))
-        .unwrap_or_default()
-        .to_owned();
-    assert!(last_bar.contains("[==="), "{last_bar}");
-    assert!(
-        !last_bar.contains("> "),
-        "the bar reached its end: {last_bar}"
-    );
     assert!(screen.contains(": completed"), "{screen}");
+    screen
+}
+
+/// Both migrations of the plan have a bar, migration 1's before migration 2's, and each
+/// bar's last drawing is full, with the count the job's summary gives.
+fn assert_every_migration_has_a_full_bar(screen: &str) {
+    let lines: Vec<&str> = screen.split(['\r', '\n']).collect();
+    let drawn = |place: usize| {
+        let label = format!("migration {place}/2 (version {place}) [");
+        let at: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains(&label))
+            .collect();
+        assert!(!at.is_empty(), "no bar of migration {place}: {screen}");
+        (at[0], at[at.len() - 1])
+    };
+    let (first, second) = (drawn(1), drawn(2));
+    assert!(
+        first.1 < second.0,
+        "migration 1's bar comes first: {screen}"
+    );
+    for (place, (_, last)) in [(1, first), (2, second)] {
+        let scanned = items_scanned(screen, place);
+        let full = format!("[{}] {scanned} items, done", "=".repeat(30));
+        assert!(lines[last].contains(&full), "{full}: {}", lines[last]);
+    }
+}
+
+/// While a migration runs, its bar on a terminal shows the items against the estimate,
+/// the rate and an ETA; once the job completed, every migration's bar is full.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_a_running_migration_has_a_live_bar() {
+    let env = TestEnv::start().await;
+    seed(&env, 1000).await;
+    // Each migration writes about 1000 items: at 100 a second it runs for 9 s at least (the
+    // budget lets a second of writes catch up), on any machine. A running job is polled at
+    // least every 3 s, so some poll sees a migration under way.
+    let budgeted = RunSettings {
+        items_per_second: Some(100),
+        ..settings()
+    };
+    let screen = migrate_on_a_terminal(&env, budgeted).await;
+    assert!(
+        screen.contains("/~"),
+        "a bar against the estimate: {screen}"
+    );
+    assert!(screen.contains("/s, ETA "), "a bar while it ran: {screen}");
+    assert_every_migration_has_a_full_bar(&screen);
+}
+
+/// A migration that started and finished between two polls (here, most likely, the whole
+/// job between the first poll and the next, 5 s later) still gets its bar, drawn full.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_a_migration_run_between_two_polls_still_gets_its_bar() {
+    let env = TestEnv::start().await;
+    seed(&env, 30).await;
+    let screen = migrate_on_a_terminal(&env, settings()).await;
+    assert_every_migration_has_a_full_bar(&screen);
 }

@@ -81,7 +81,8 @@ async fn answer(
 /// The local stack's sweeper, quicker: runs what is accepted every 50 ms.
 async fn sweep(store: DynamoStore, settings: RunSettings) {
     loop {
-        let context = MigrationContext::on(&store, settings.page_size);
+        let context =
+            MigrationContext::on(&store, settings.page_size).with_budget(settings.items_per_second);
         let runner = Runner::new(&store, Registry::built_in(), context, &settings, "server");
         let _ = runner.sweep(Instant::now() + Duration::from_secs(60)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;

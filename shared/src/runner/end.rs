@@ -1,11 +1,10 @@
 //! How runs end: a job completed, given up, a failed attempt that backs off, a yield at the
 //! deadline, and a write that lost its race.
 
+use super::output::completion_output;
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::model::run::millis;
-use crate::model::{
-    Attempts, JobId, JobStatus, MigrationReport, Parameter, Parameters, StoredJob, instant,
-};
+use crate::model::{Attempts, JobId, JobStatus, Parameters, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -122,28 +121,4 @@ impl<S: RunStore> Runner<'_, S> {
             Ok(RunOutcome::NotRunnable)
         }
     }
-}
-
-/// `output` of a completed data migration: the version reached and one part per
-/// migration applied.
-fn completion_output(reached: u32, applied: &[MigrationReport]) -> Parameters {
-    let mut parameter = vec![Parameter::integer("dataVersion", reached.into())];
-    parameter.extend(applied.iter().map(|report| {
-        Parameter::parts(
-            "migration",
-            vec![
-                Parameter::integer("version", report.version.into()),
-                Parameter::string("name", &report.name),
-                Parameter::integer("itemsScanned", saturating(report.items_scanned)),
-                Parameter::integer("itemsChanged", saturating(report.items_changed)),
-                Parameter::integer("itemsSkipped", saturating(report.items_skipped)),
-                Parameter::integer("durationMs", saturating(report.duration_ms)),
-            ],
-        )
-    }));
-    Parameters::new(parameter)
-}
-
-pub(super) fn saturating(count: u64) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
 }

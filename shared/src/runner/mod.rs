@@ -9,6 +9,7 @@
 
 mod claim;
 mod end;
+mod output;
 mod page;
 mod segments;
 #[cfg(test)]

@@ -3,12 +3,10 @@
 
 use std::time::Instant;
 
-use super::end::saturating;
+use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::{Migration, Step};
-use crate::model::{
-    MigrationProgress, MigrationReport, Parameter, Parameters, RunState, SegmentKey, StoredJob,
-};
+use crate::model::{MigrationProgress, MigrationReport, SegmentKey, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 /// A step's end: its result and the job as last written (the renewals change it), or the
@@ -183,12 +181,10 @@ impl<S: RunStore> Runner<'_, S> {
         applied: Option<&[SegmentKey]>,
     ) -> Result<Flow, StoreError> {
         let mut next = self.next_revision(current);
-        next.job.output = Some(progress_output(current, &progress));
         let next_run = next.run.get_or_insert_default();
         next_run.attempts.succeeded();
-        let expected = &current.job.meta.version_id;
-        let written = if let Some(done_segments) = applied {
-            let version = progress.version;
+        let version = progress.version;
+        if applied.is_some() {
             next_run.current = None;
             next_run.applied.push(MigrationReport {
                 version,
@@ -198,12 +194,18 @@ impl<S: RunStore> Runner<'_, S> {
                 items_skipped: progress.items_skipped,
                 duration_ms: progress.duration_ms,
             });
-            self.store
-                .save_advancing(expected, &next, version, done_segments)
-                .await?
         } else {
             next_run.current = Some(progress);
-            self.store.save(expected, &next).await?
+        }
+        next.job.output = Some(running_output(next_run));
+        let expected = &current.job.meta.version_id;
+        let written = match applied {
+            Some(done_segments) => {
+                self.store
+                    .save_advancing(expected, &next, version, done_segments)
+                    .await?
+            }
+            None => self.store.save(expected, &next).await?,
         };
         if written {
             Ok(Flow::Continue(Box::new(next)))
@@ -211,31 +213,4 @@ impl<S: RunStore> Runner<'_, S> {
             self.lost_write(&current.job.id).await.map(Flow::Stop)
         }
     }
-}
-
-/// A running job's `output`: where it stands, for machines (people read `X-Progress`).
-pub(super) fn progress_output(current: &StoredJob, progress: &MigrationProgress) -> Parameters {
-    let run = RunState {
-        current: Some(progress.clone()),
-        ..current.run.clone().unwrap_or_default()
-    };
-    let migrations = run.plan.as_ref().map_or(0, Vec::len);
-    let count = saturating;
-    let mut parts = vec![
-        Parameter::integer("migration", count(run.applied.len() as u64 + 1)),
-        Parameter::integer("migrations", count(migrations as u64)),
-        Parameter::integer("version", progress.version.into()),
-        Parameter::integer("itemsScanned", count(progress.items_scanned)),
-        Parameter::integer("itemsPerSecond", count(progress.rate())),
-    ];
-    if let Some(estimate) = progress.estimated_items {
-        parts.push(Parameter::integer("itemsEstimated", count(estimate)));
-    }
-    if let Some(segments) = progress.segments {
-        parts.push(Parameter::integer("segments", segments.into()));
-    }
-    if let Some(seconds) = run.seconds_left() {
-        parts.push(Parameter::integer("secondsLeft", count(seconds)));
-    }
-    Parameters::new(vec![Parameter::parts("progress", parts)])
 }

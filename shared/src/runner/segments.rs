@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use super::claim::Verdict;
-use super::page::progress_output;
+use super::output::running_output;
 use super::{Flow, RunOutcome, Runner, attempt_failure};
 use crate::migration::{Migration, MigrationContext, ScanSegment};
 use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
@@ -52,8 +52,9 @@ impl<S: RunStore> Runner<'_, S> {
             .map(SegmentRun::new)
             .collect();
         let mut next = self.next_revision(current);
-        next.job.output = Some(progress_output(current, &progress));
-        next.run.get_or_insert_default().current = Some(progress);
+        let next_run = next.run.get_or_insert_default();
+        next_run.current = Some(progress);
+        next.job.output = Some(running_output(next_run));
         let expected = &current.job.meta.version_id;
         if self
             .store

@@ -96,7 +96,11 @@ async fn of_two_identical_segment_writes_only_the_one_that_landed_counts() {
     let next = segment_and_next(&env).await;
     let (a, b) = tokio::join!(env.store.save_segment(&next), env.store.save_segment(&next));
     written_once([a, b]);
-    let stored = env.store.segments(&[next.key.clone()]).await.unwrap();
+    let stored = env
+        .store
+        .segments(std::slice::from_ref(&next.key))
+        .await
+        .unwrap();
     assert_eq!(stored, [next]);
 }
 
@@ -128,5 +132,11 @@ async fn a_segment_write_whose_answer_was_lost_counts_as_written() {
     let next = segments[0].revised();
     losing_the_first(&plan, "PutItem");
     assert!(store.save_segment(&next).await.unwrap());
-    assert_eq!(store.segments(&[next.key.clone()]).await.unwrap(), [next]);
+    assert_eq!(
+        store
+            .segments(std::slice::from_ref(&next.key))
+            .await
+            .unwrap(),
+        [next]
+    );
 }
