@@ -25,7 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
 ]
 DESKTOP = {"width": 1280, "height": 800}
-FHIR_JSON = "application/fhir+json"
 FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with a status of \d+")
 
 
@@ -88,11 +87,11 @@ def browser():
 class Console:
     """What went wrong on the page: errors it logged, and API answers of 400 or more. An
     answer the test provokes (a 429, the 404 of a job it cancelled) is named by the test
-    with `expect_answers`; anything else fails it."""
+    with `expect_answers`; anything else fails it, the local Lambda emulator's own failures
+    (not FHIR JSON) included: the stack is announced only once every function answers."""
 
     def __init__(self):
         self.errors = []
-        self.emulator = []
         self.expected_statuses = set()
 
     def expect_answers(self, *statuses):
@@ -107,14 +106,10 @@ class Console:
     def answered(self, response):
         if response.status < 400 or response.status in self.expected_statuses:
             return
-        answer = f"{response.request.method} {response.url}: {response.status}"
-        if response.status >= 500 and not response.headers.get("content-type", "").startswith(FHIR_JSON):
-            # Every answer of the service is FHIR JSON; this one came from the local Lambda
-            # emulator, which now and then fails an invocation the function never saw. The
-            # page retries such reads; the test reports them and goes on.
-            self.emulator.append(f"{answer} ({response.headers.get('content-type')})")
-        else:
-            self.errors.append(answer)
+        self.errors.append(
+            f"{response.request.method} {response.url}: {response.status} "
+            f"({response.headers.get('content-type')})"
+        )
 
 
 @pytest.fixture
@@ -139,8 +134,6 @@ def page(request, browser, console):
     yield page
     settle(page)
     context.close()
-    for glitch in console.emulator:
-        print(f"the local Lambda emulator failed: {glitch}")
     assert console.errors == [], "the page logged errors or got unexpected answers"
 
 
