@@ -123,7 +123,7 @@ impl<S: RunStore> Runner<'_, S> {
                 // attempt: let go of the job. The worker that finishes a segment runs the
                 // job next, and the sweeper comes by.
                 self.release(&held).await?;
-                return Ok(Flow::Stop(RunOutcome::NotRunnable));
+                return self.look_again(&held, &keys).await;
             }
             tokio::select! {
                 Some((key, outcome)) = running.next() => {
@@ -132,6 +132,23 @@ impl<S: RunStore> Runner<'_, S> {
                 }
                 () = tokio::time::sleep(tick) => {}
             }
+        }
+    }
+
+    /// After letting go of the job: a worker that finished the last segments while this one
+    /// held the job could not take it to apply the migration, and may have gone. It wrote
+    /// the segment before it tried, and it tried before this release landed, so a read now
+    /// sees it: if every segment is done or one was given up, this worker takes the job
+    /// again to record it, instead of leaving it to the sweeper.
+    async fn look_again(&self, held: &StoredJob, keys: &[SegmentKey]) -> Result<Flow, StoreError> {
+        let segments = self.store.segments(keys).await?;
+        let finished = segments.len() == keys.len()
+            && (segments.iter().all(|run| run.done)
+                || segments.iter().any(|run| run.gave_up.is_some()));
+        if finished {
+            self.claim(&held.job.id).await
+        } else {
+            Ok(Flow::Stop(RunOutcome::NotRunnable))
         }
     }
 

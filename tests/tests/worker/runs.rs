@@ -313,7 +313,7 @@ async fn a_dead_worker_is_resumed_by_the_sweeper_with_the_same_result() {
         sweeper.sweep(far_deadline()).await.unwrap().is_empty(),
         "the lease still holds"
     );
-    tokio::time::sleep(settings.lease + Duration::from_millis(100)).await;
+    expire_lease(&crashed, &job.id).await;
     let outcomes = sweeper.sweep(far_deadline()).await.unwrap();
     assert_eq!(outcomes, vec![(job.id.clone(), RunOutcome::Completed)]);
 
@@ -356,13 +356,8 @@ async fn a_worker_that_lost_its_lease_writes_nothing_more() {
     put_items(&env, &legacy_jobs(30)).await;
     let job = env.kick_off(2).await;
     let settings = settings();
-    // A lease long enough that it is not renewed during the test's pause.
-    let stalled_settings = RunSettings {
-        lease: Duration::from_secs(60),
-        ..settings.clone()
-    };
     let slow = pausing_registry(1);
-    let a = runner_on(&env, &slow.registry, &stalled_settings, "worker-a");
+    let a = runner_on(&env, &slow.registry, &settings, "worker-a");
     let b = runner_on(&env, Registry::built_in(), &settings, "worker-b");
 
     let take_over = async {

@@ -4,14 +4,17 @@
 
 use std::sync::atomic::Ordering;
 
-use asyncjob_shared::migration::Registry;
+use asyncjob_shared::migration::{MigrationContext, Registry};
 use asyncjob_shared::model::{JobId, JobStatus, SegmentKey, SegmentRun, instant};
-use asyncjob_shared::runner::{RunOutcome, RunSettings};
+use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::{JobStore, RunStore};
+use asyncjob_tests::faults::{Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
+use tokio::sync::Notify;
 
 use crate::support::{
-    Broken, expiring, far_deadline, legacy_jobs, pausing_registry, put_items, runner_on,
+    Broken, expire_segment_lease, expiring, far_deadline, legacy_jobs, pausing_registry, put_items,
+    runner_on,
 };
 
 const SEGMENTS: u32 = 4;
@@ -253,7 +256,7 @@ async fn a_crashed_segment_is_resumed_by_the_sweeper_once_its_lease_runs_out() {
         other.run_segment(&keys[1], far_deadline()).await.unwrap(),
         RunOutcome::NotRunnable
     );
-    tokio::time::sleep(settings.lease).await;
+    expire_segment_lease(&env, &keys[1]).await;
 
     // The sweeper runs the job, which resumes the segment from its checkpoint.
     let sweeper = runner_on(&env, &paused.registry, &settings, "sweeper");
@@ -297,4 +300,77 @@ async fn a_segment_that_keeps_failing_fails_the_job() {
         "{diagnostics}"
     );
     assert_eq!(env.store.data_version().await.unwrap(), 0);
+}
+
+/// The worker that finishes the last segment runs the job next, to apply the migration. If
+/// another worker holds the job just then (it is reading the segments, and saw that one
+/// still running), the migration is still applied at once, not left for the sweeper: the
+/// holder looks at the segments again once it has let go of the job.
+#[tokio::test]
+async fn the_last_segment_done_while_another_worker_holds_the_job_still_applies_it() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(40)).await;
+    let job = env.kick_off(1).await.id;
+    // Worker C's first page pauses, holding segment 2's lease.
+    let paused = pausing_registry(1);
+    let settings = RunSettings {
+        segments: Some(2),
+        ..segmented(1)
+    };
+    let starter = RunSettings {
+        segments_at_once: 0,
+        ..settings.clone()
+    };
+    let outcome = runner_on(&env, &paused.registry, &starter, "starter")
+        .run(&job, far_deadline())
+        .await;
+    assert_eq!(
+        outcome.unwrap(),
+        RunOutcome::NotRunnable,
+        "segments started"
+    );
+    let keys = SegmentKey::all(&job, 1, 2);
+    let c = runner_on(&env, &paused.registry, &settings, "worker-c");
+    // Worker B's reads of the segments can be held up after they are answered.
+    let plan = FaultPlan::default();
+    let b_store = env.faulty_store(&plan);
+    let b_context = MigrationContext::on(&b_store, settings.page_size);
+    let b = Runner::new(&b_store, &paused.registry, b_context, &settings, "worker-b");
+
+    let c_done = Notify::new();
+    let c_segment = async {
+        let outcome = c.run_segment(&keys[1], far_deadline()).await.unwrap();
+        c_done.notify_one();
+        outcome
+    };
+    let the_rest = async {
+        paused.paused.notified().await;
+        let outcome = b.run_segment(&keys[0], far_deadline()).await.unwrap();
+        assert_eq!(outcome, RunOutcome::Completed, "B finished segment 1");
+        plan.set(vec![FaultRule {
+            operation: "BatchGetItem",
+            occurrence: 0,
+            fault: Fault::Pause { after: true },
+        }]);
+        let b_job = b.run(&job, far_deadline());
+        tokio::pin!(b_job);
+        tokio::select! {
+            outcome = &mut b_job => panic!("B was to stop after reading the segments: {outcome:?}"),
+            () = plan.paused() => {}
+        }
+        // B holds the job and saw segment 2 held by C. C finishes it, and cannot take the
+        // job to apply the migration.
+        paused.resume.notify_one();
+        c_done.notified().await;
+        let c_job = c.run(&job, far_deadline()).await.unwrap();
+        assert_eq!(c_job, RunOutcome::NotRunnable, "B holds the job");
+        plan.resume();
+        b_job.await.unwrap()
+    };
+    let (c_segment, b_job) = tokio::join!(c_segment, the_rest);
+    assert_eq!(c_segment, RunOutcome::Completed);
+    assert_eq!(b_job, RunOutcome::Completed);
+    let stored = env.job(job.as_str()).await.unwrap();
+    assert_eq!(stored.job.status, JobStatus::Completed);
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
 }

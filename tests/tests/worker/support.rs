@@ -7,20 +7,21 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
 use asyncjob_shared::model::run::millis;
-use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, instant};
+use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, SegmentKey, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::test_support::{Item, legacy_item};
-use asyncjob_shared::store::{DynamoStore, StoreError};
+use asyncjob_shared::store::{DynamoStore, RunStore, StoreError};
 use asyncjob_tests::TestEnv;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
-/// Small pages, so a short table still takes several checkpoints; a short lease, so a
-/// dead worker's job is free again quickly.
+/// Small pages, so a short table still takes several checkpoints. The lease outlasts any
+/// stall of a busy machine, so a live worker never loses it in a test; a test that wants a
+/// lease to have run out moves it into the past ([`expire_lease`], [`expire_segment_lease`]).
 pub fn settings() -> RunSettings {
     RunSettings {
-        lease: Duration::from_millis(300),
+        lease: Duration::from_secs(60),
         max_attempts: 3,
         // Failed attempts may be tried again at once.
         retry_delay: Duration::ZERO,
@@ -57,6 +58,24 @@ pub async fn expire_lease(env: &TestEnv, id: &JobId) {
         lease.expires_at_ms = millis(instant::now()) - 1;
     }
     env.put(&stored).await;
+}
+
+/// Moves the segment's lease into the past, as if its worker had died longer ago than it.
+pub async fn expire_segment_lease(env: &TestEnv, key: &SegmentKey) {
+    let mut segment = env
+        .store
+        .segments(std::slice::from_ref(key))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the segment exists");
+    let lease = segment
+        .attempts
+        .lease
+        .as_mut()
+        .expect("the segment is held");
+    lease.expires_at_ms = millis(instant::now()) - 1;
+    assert!(env.store.save_segment(&segment.revised()).await.unwrap());
 }
 
 /// Runs the job again and again, a moment apart, as the sweeper would, until a run ends it.
