@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::Outcome;
 use crate::api::{Api, Problem};
 use crate::display::Display;
 
@@ -32,6 +33,7 @@ pub async fn follow(
     display: &mut Display,
 ) -> Result<Ended, Problem> {
     let status = format!("/job/{id}/status");
+    let mut interrupt = Interrupt::listen()?;
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let mut etag: Option<String> = None;
     let mut job = Value::Null;
@@ -73,7 +75,7 @@ pub async fn follow(
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c() => {
+            () = interrupt.pressed() => {
                 display.stopped();
                 return Ok(Ended::Interrupted);
             }
@@ -88,5 +90,38 @@ async fn ended_without_status(api: &Api, id: &str) -> Result<Ended, Problem> {
         Ok(Ended::Cancelled(read.body))
     } else {
         Err(read.refusal())
+    }
+}
+
+/// Ctrl-C, heard from the moment this is made: a Ctrl-C that comes before the first wait
+/// (while the first poll is on its way, say) is kept for it, not lost.
+struct Interrupt(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Interrupt {
+    #[cfg(unix)]
+    fn listen() -> Result<Self, Problem> {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map(Self)
+            .map_err(|error| {
+                Problem::new(
+                    Outcome::Refused,
+                    format!("cannot listen for Ctrl-C: {error}"),
+                )
+            })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> Result<Self, Problem> {
+        Ok(Self())
+    }
+
+    #[cfg(unix)]
+    async fn pressed(&mut self) {
+        self.0.recv().await;
+    }
+
+    #[cfg(not(unix))]
+    async fn pressed(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

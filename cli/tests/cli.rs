@@ -13,6 +13,7 @@ use asyncjob_shared::store::test_support::legacy_item;
 use asyncjob_tests::TestEnv;
 use asyncjob_tests::server::ApiServer;
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_asyncjob");
 
@@ -151,8 +152,14 @@ async fn running_job(server: &ApiServer) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_from_another_process_ends_the_wait_with_exit_2() {
     let env = TestEnv::start().await;
-    seed(&env, 1500).await;
-    let server = ApiServer::start(&env, Some(settings())).await;
+    seed(&env, 300).await;
+    // At 20 writes a second, each migration runs for 14 s at least, on any machine: the
+    // cancel comes while it runs.
+    let budgeted = RunSettings {
+        items_per_second: Some(20),
+        ..settings()
+    };
+    let server = ApiServer::start(&env, Some(budgeted)).await;
     let waiting = command(&server, &["migrate", "--wait"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -189,21 +196,28 @@ async fn interrupted_wait(extra: &[&str]) -> (Output, String, Value) {
     let server = ApiServer::start(&env, None).await;
     let mut args = vec!["migrate", "--wait"];
     args.extend(extra);
-    let waiting = command(&server, &args)
+    let mut waiting = command(&server, &args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The first poll's line: the command listens for Ctrl-C from before it.
+    let mut stderr = BufReader::new(waiting.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains(": queued") {
+        let read = stderr.read_line(&mut said).await.unwrap();
+        assert!(read > 0, "the command ended before its first poll: {said}");
+    }
     let id = running_job(&server).await;
-    // Time to start polling, and so to listen for Ctrl-C.
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = waiting.id().unwrap().to_string();
     let signal = std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap();
     assert!(signal.success());
-    let output = waiting.wait_with_output().await.unwrap();
+    stderr.read_to_string(&mut said).await.unwrap();
+    let mut output = waiting.wait_with_output().await.unwrap();
+    output.stderr = said.into_bytes();
     let read = asyncjob(&server, &["get", &id, "--output", "json"]).await;
     (output, id, serde_json::from_slice(&read.stdout).unwrap())
 }

@@ -155,19 +155,22 @@ async fn the_last_of_too_many_deaths_gives_the_job_up_with_a_reason() {
 #[tokio::test]
 async fn a_long_page_renews_the_lease_so_no_one_takes_the_job_mid_page() {
     let (store, id) = store_with_job(1);
+    // The page lasts three leases; the lease is renewed every third of it. Leases run on
+    // the wall clock, so the margin is real: a renewal may come up to 1 s late (a busy
+    // machine) before a rival could take the job.
     let mut slow = Pages::new(1, 1);
-    slow.slowness = Duration::from_millis(400);
+    slow.slowness = Duration::from_millis(4500);
     let registry = Registry::new(vec![Box::new(slow)]).unwrap();
     let quick = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
     let (client, mut settings) = (offline_client(), settings());
-    settings.lease = Duration::from_millis(150);
+    settings.lease = Duration::from_millis(1500);
     let worker = Runner::new(&*store, &registry, context(&client), &settings, "worker");
     let rival = Runner::new(&*store, &quick, context(&client), &settings, "rival");
 
     let attempts = async {
         let mut outcomes = Vec::new();
         for _ in 0..6 {
-            tokio::time::sleep(Duration::from_millis(60)).await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
             outcomes.push(rival.run(&id, far()).await.unwrap());
         }
         outcomes
