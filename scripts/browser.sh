@@ -6,9 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Small migration pages: the seeded jobs then take some seconds to migrate, long enough to
-# watch the progress bar move and to cancel a migration midway.
+# Small migration pages and a write budget: each migration of the 3000 seeded jobs takes
+# 20 s at least, however fast the machine, long enough to watch the progress bar move
+# through several polls and to cancel a migration midway.
 export ASYNCJOB_MIGRATION_PAGE_SIZE=25
+export ASYNCJOB_MIGRATION_ITEMS_PER_SECOND=150
 # shellcheck source=stack.sh
 source scripts/stack.sh 28000 29000
 
