@@ -54,7 +54,7 @@ target/debug/dev-sweeper &
 pids+=($!)
 
 # A test stack (scripts/stack.sh) never reloads a function midway through its tests.
-watch_flags=()
+watch_flags=(${EXPERIMENT_FLAGS:-})
 [[ "${ASYNCJOB_DEV_RELOAD:-yes}" == no ]] && watch_flags+=(--ignore-changes)
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$ASYNCJOB_API_PORT" \
     "${watch_flags[@]}" \

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::schema::{
-    EXPIRES_AT, ID, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY, type_sort_key,
+    EXPIRES_AT, ID, RUN, SORT_KEY, STORE_ONLY_ATTRIBUTES, TYPE_SORT_KEY, WRITE_ID, type_sort_key,
 };
 use crate::model::{AsyncJob, CodeSet, StoredJob};
 use crate::store::{Position, StoreError};
@@ -67,7 +67,17 @@ pub fn decode(item: Item) -> Result<StoredJob, StoreError> {
         None => None,
     };
     let run = match attributes.remove(RUN) {
-        Some(run) => Some(serde_json::from_value(run).map_err(|e| unreadable(&e))?),
+        Some(Value::Object(mut run)) => {
+            // The mark of the write that put the item there is the store's, not the run's.
+            run.remove(WRITE_ID);
+            if run.is_empty() {
+                None
+            } else {
+                let run = serde_json::from_value(Value::Object(run));
+                Some(run.map_err(|e| unreadable(&e))?)
+            }
+        }
+        Some(other) => Some(serde_json::from_value(other).map_err(|e| unreadable(&e))?),
         None => None,
     };
     for name in STORE_ONLY_ATTRIBUTES {
@@ -92,6 +102,7 @@ mod tests {
     use serde_json::json;
     use time::macros::datetime;
 
+    use super::super::write_id::WriteId;
     use super::*;
     use crate::model::{Attempts, RunState};
     use crate::model::{JobStatus, JobType};
@@ -142,6 +153,26 @@ mod tests {
             item[TYPE_SORT_KEY].as_s().unwrap(),
             &format!("accepted#{position}")
         );
+    }
+
+    /// A marked job reads back as it was written, with or without a run, and beside its
+    /// store-only attributes carries only the resource's: what a release that predates the
+    /// mark reads.
+    #[test]
+    fn a_job_marked_by_its_write_reads_as_it_was_written_by_every_release() {
+        let write = WriteId::new();
+        for stored in [stored(), StoredJob::new(stored().job)] {
+            let item = write.mark_job(to_item(&stored).unwrap());
+            assert!(write.landed_in(Some(&item)));
+            let mut resource: Map<String, Value> = serde_dynamo::from_item(item.clone()).unwrap();
+            for name in STORE_ONLY_ATTRIBUTES {
+                resource.remove(*name);
+            }
+            resource.insert("resourceType".into(), "AsyncJob".into());
+            let job: AsyncJob = serde_json::from_value(Value::Object(resource)).unwrap();
+            assert_eq!(job, stored.job);
+            assert_eq!(decode(item).unwrap(), stored);
+        }
     }
 
     #[test]

@@ -31,14 +31,15 @@ pub const JOB_ID: &str = "jobId";
 pub const REVISION: &str = "revision";
 /// Whether a segment scanned its last page.
 pub const DONE: &str = "done";
-/// The mark of the write that put an item there ([`super::write_id::WriteId`]).
+/// The mark of the write that put an item there ([`super::write_id::WriteId`]); a job keeps
+/// it in its [`RUN`] map.
 pub const WRITE_ID: &str = "writeId";
 
 pub const STATUS_INDEX: &str = "status-index";
 pub const TYPE_INDEX: &str = "type-index";
 
 /// Attributes the store adds to a job item; they are not part of the resource.
-pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT, RUN, WRITE_ID];
+pub const STORE_ONLY_ATTRIBUTES: &[&str] = &[SORT_KEY, TYPE_SORT_KEY, EXPIRES_AT, RUN];
 
 /// The bookkeeping item that holds the stored data version.
 pub const DATA_VERSION_KEY: &str = "~data-version";

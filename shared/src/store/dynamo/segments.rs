@@ -34,7 +34,7 @@ fn to_item(
             AttributeValue::N(at.unix_timestamp().to_string()),
         );
     }
-    Ok(write.mark(item))
+    Ok(write.mark_segment(item))
 }
 
 fn decode(item: Item) -> Result<SegmentRun, StoreError> {

@@ -59,7 +59,7 @@ impl Table {
     ) -> Result<Put, StoreError> {
         Ok(Put::builder()
             .table_name(&self.name)
-            .set_item(Some(write.mark(item::to_item(next)?)))
+            .set_item(Some(write.mark_job(item::to_item(next)?)))
             .condition_expression("#meta.#version = :expected")
             .expression_attribute_names("#meta", META)
             .expression_attribute_names("#version", VERSION_ID)
