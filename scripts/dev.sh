@@ -54,12 +54,13 @@ target/debug/dev-sweeper &
 pids+=($!)
 
 # A test stack (scripts/stack.sh) never reloads a function midway through its tests.
-watch_flags=(${EXPERIMENT_FLAGS:-})
+watch_flags=()
 [[ "${ASYNCJOB_DEV_RELOAD:-yes}" == no ]] && watch_flags+=(--ignore-changes)
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$ASYNCJOB_API_PORT" \
     "${watch_flags[@]}" \
     --env-file local/dev.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" &
-pids+=($!)
+watch_pid=$!
+pids+=("$watch_pid")
 
 # cargo lambda watch starts a function with `cargo run` on its first request, and fails a
 # request that comes while cargo waits for a build lock held elsewhere. So every function
@@ -73,6 +74,10 @@ for probe in "${probes[@]}"; do
     deadline=$((SECONDS + 600))
     until status="$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 -X "$method" "$api$path")" \
         && [[ "$status" -ge 200 && "$status" -lt 500 ]]; do
+        if ! kill -0 "$watch_pid" 2>/dev/null; then
+            echo "dev: cargo lambda watch stopped before $function answered" >&2
+            exit 1
+        fi
         if (( SECONDS > deadline )); then
             echo "dev: the function $function never answered $method $path (last: $status)" >&2
             exit 1

@@ -186,42 +186,44 @@ impl Bars {
                     labelled(place, migrations, report.version)
                 }
             };
-            bar.set_style(style("{prefix} [{bar:30}] {pos} items, {msg}", self.color));
-            bar.set_length(report.scanned);
-            bar.set_position(report.scanned);
-            bar.finish_with_message("done");
+            self.draw_full(&bar, Some(report.scanned));
             self.finished = place;
         }
     }
 
     /// Moves the bar of the migration under way, starting it when it is new.
     fn advance(&mut self, progress: &Progress) {
-        if self
-            .current
-            .as_ref()
-            .is_none_or(|(at, _)| *at != progress.migration)
-        {
-            self.stop();
+        if let Some((at, bar)) = self.current.take_if(|(at, _)| *at != progress.migration) {
+            // A service that does not list the migrations applied so far: the one before
+            // is done, at a count the bar only knows roughly.
+            self.draw_full(&bar, None);
+            self.finished = self.finished.max(at);
+        }
+        let (_, bar) = self.current.get_or_insert_with(|| {
             let bar = labelled(progress.migration, progress.migrations, progress.version);
-            match progress.estimated {
-                Some(total) => {
-                    bar.set_length(total);
-                    bar.set_style(style(
-                        "{prefix} [{bar:30}] {pos}/~{len} items, {msg}",
-                        self.color,
-                    ));
-                }
-                None => bar.set_style(style("{prefix} {spinner} {pos} items, {msg}", false)),
+            bar.set_style(style("{prefix} {spinner} {pos} items, {msg}", false));
+            (progress.migration, bar)
+        });
+        if let Some(total) = progress.estimated {
+            if bar.length().is_none() {
+                bar.set_style(style(
+                    "{prefix} [{bar:30}] {pos}/~{len} items, {msg}",
+                    self.color,
+                ));
             }
-            self.current = Some((progress.migration, bar));
+            bar.set_length(total.max(progress.scanned));
         }
-        if let Some((_, bar)) = &self.current {
-            if bar.length().is_some_and(|length| progress.scanned > length) {
-                bar.set_length(progress.scanned);
-            }
-            bar.set_position(progress.scanned);
-            bar.set_message(progress.pace());
-        }
+        bar.set_position(progress.scanned);
+        bar.set_message(progress.pace());
+    }
+
+    /// Draws `bar` full, at `scanned` items when the job said how many.
+    fn draw_full(&self, bar: &ProgressBar, scanned: Option<u64>) {
+        let scanned = scanned.unwrap_or_else(|| bar.length().unwrap_or(0).max(bar.position()));
+        bar.set_style(style("{prefix} [{bar:30}] {pos} items, {msg}", self.color));
+        bar.set_length(scanned);
+        bar.set_position(scanned);
+        bar.finish_with_message("done");
     }
 
     fn stop(&mut self) {

@@ -44,6 +44,20 @@ pub struct MigrationProgress {
 }
 
 impl MigrationProgress {
+    /// A migration before its first page, over about `estimated_items`.
+    pub fn starting(version: u32, estimated_items: Option<u64>) -> Self {
+        Self {
+            version,
+            cursor: None,
+            items_scanned: 0,
+            items_changed: 0,
+            items_skipped: 0,
+            duration_ms: 0,
+            estimated_items,
+            segments: None,
+        }
+    }
+
     /// Scanned items per second so far.
     pub fn rate(&self) -> u64 {
         self.items_scanned

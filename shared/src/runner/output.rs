@@ -6,13 +6,21 @@
 
 use crate::model::{MigrationProgress, MigrationReport, Parameter, Parameters, RunState};
 
-/// A running job's output: one `migration` part per migration applied, and a `progress`
-/// part while one is under way.
+/// A running job's output: a `progress` part for the migration under way, or about to
+/// start (so the plan's size is always there), and one `migration` part per migration
+/// applied.
 pub(super) fn running_output(run: &RunState) -> Parameters {
+    let next = run
+        .plan
+        .as_ref()
+        .and_then(|plan| plan.get(run.applied.len()))
+        .map(|&version| MigrationProgress::starting(version, None));
     let mut parameter: Vec<Parameter> = run
         .current
-        .iter()
-        .map(|current| progress(run, current))
+        .clone()
+        .or(next)
+        .map(|current| progress(run, &current))
+        .into_iter()
         .collect();
     parameter.extend(run.applied.iter().map(migration));
     Parameters::new(parameter)
@@ -64,4 +72,57 @@ fn progress(run: &RunState, current: &MigrationProgress) -> Parameter {
 
 pub(super) fn saturating(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(output: &Parameters) -> Vec<String> {
+        let value = serde_json::to_value(output).unwrap();
+        value["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A client polling at any moment learns the plan's size and every migration applied.
+    #[test]
+    fn a_running_job_s_output_always_says_where_it_stands_in_its_plan() {
+        let mut run = RunState {
+            plan: Some(vec![1, 2]),
+            ..RunState::default()
+        };
+        assert_eq!(names(&running_output(&run)), ["progress"], "about to start");
+        run.applied.push(MigrationReport {
+            version: 1,
+            name: "a".into(),
+            items_scanned: 30,
+            items_changed: 3,
+            items_skipped: 0,
+            duration_ms: 40,
+        });
+        let between = serde_json::to_value(running_output(&run)).unwrap();
+        assert_eq!(between["parameter"][0]["name"], "progress");
+        let parts = &between["parameter"][0]["part"];
+        assert_eq!(parts[0]["valueInteger"], 2, "migration 2 is next");
+        assert_eq!(parts[1]["valueInteger"], 2, "of 2");
+        assert_eq!(parts[3]["valueInteger"], 0, "nothing scanned yet");
+        assert_eq!(between["parameter"][1]["name"], "migration");
+        run.current = Some(MigrationProgress {
+            items_scanned: 10,
+            duration_ms: 5,
+            ..MigrationProgress::starting(2, Some(30))
+        });
+        assert_eq!(names(&running_output(&run)), ["progress", "migration"]);
+        run.current = None;
+        run.applied.push(run.applied[0].clone());
+        assert_eq!(
+            names(&running_output(&run)),
+            ["migration", "migration"],
+            "finishing"
+        );
+    }
 }

@@ -52,16 +52,7 @@ impl<S: RunStore> Runner<'_, S> {
 
     /// The progress of `migration` before its first page.
     async fn starting(&self, migration: &dyn Migration) -> MigrationProgress {
-        MigrationProgress {
-            version: migration.version(),
-            cursor: None,
-            items_scanned: 0,
-            items_changed: 0,
-            items_skipped: 0,
-            duration_ms: 0,
-            estimated_items: self.estimate(migration).await,
-            segments: None,
-        }
+        MigrationProgress::starting(migration.version(), self.estimate(migration).await)
     }
 
     /// Migrates the page of `migration` that `progress` says comes next, in one scan of the

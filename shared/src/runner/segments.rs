@@ -123,7 +123,7 @@ impl<S: RunStore> Runner<'_, S> {
                 // attempt: let go of the job. The worker that finishes a segment runs the
                 // job next, and the sweeper comes by.
                 self.release(&held).await?;
-                return self.look_again(&held, &keys).await;
+                return Ok(self.look_again(&held, &keys).await);
             }
             tokio::select! {
                 Some((key, outcome)) = running.next() => {
@@ -140,15 +140,30 @@ impl<S: RunStore> Runner<'_, S> {
     /// the segment before it tried, and it tried before this release landed, so a read now
     /// sees it: if every segment is done or one was given up, this worker takes the job
     /// again to record it, instead of leaving it to the sweeper.
-    async fn look_again(&self, held: &StoredJob, keys: &[SegmentKey]) -> Result<Flow, StoreError> {
-        let segments = self.store.segments(keys).await?;
+    ///
+    /// The job is no longer this worker's here: a read or claim that fails leaves it to the
+    /// sweeper, rather than recording a failure against a job this worker let go of.
+    async fn look_again(&self, held: &StoredJob, keys: &[SegmentKey]) -> Flow {
+        let not_runnable = Flow::Stop(RunOutcome::NotRunnable);
+        let segments = match self.store.segments(keys).await {
+            Ok(segments) => segments,
+            Err(error) => {
+                tracing::warn!(job = %held.job.id, %error, "could not look at the segments again");
+                return not_runnable;
+            }
+        };
         let finished = segments.len() == keys.len()
             && (segments.iter().all(|run| run.done)
                 || segments.iter().any(|run| run.gave_up.is_some()));
-        if finished {
-            self.claim(&held.job.id).await
-        } else {
-            Ok(Flow::Stop(RunOutcome::NotRunnable))
+        if !finished {
+            return not_runnable;
+        }
+        match self.claim(&held.job.id).await {
+            Err(error) => {
+                tracing::warn!(job = %held.job.id, %error, "could not take the job back");
+                not_runnable
+            }
+            Ok(flow) => flow,
         }
     }
 

@@ -413,80 +413,70 @@ impl World {
     async fn advance_clock(&self) {
         let past = millis(instant::now()) - 1;
         for item in self.env.items().await {
-            let run = match item.get("run").and_then(|run| run.as_m().ok()) {
-                Some(run) => run,
-                None if item.contains_key("revision") => {
-                    self.advance_segment_clock(&item, past).await;
-                    continue;
-                }
+            let (times, within_run) = match item.get("run").and_then(|run| run.as_m().ok()) {
+                Some(run) => (run, true),
+                None if item.contains_key("revision") => (&item, false),
                 None => continue,
             };
             let id = item[ID].as_s().expect("an id").clone();
-            let mut update = Vec::new();
-            if run.get("lease").is_some() {
-                update.push("#run.#lease.#expires = :past");
-            }
-            if run.get("retryAtMs").is_some() {
-                update.push("#run.#retry = :past");
-            }
-            if update.is_empty() {
-                continue;
-            }
-            let mut request = self
-                .env
-                .client
-                .update_item()
-                .table_name(&self.env.table)
-                .key(ID, AttributeValue::S(id))
-                .update_expression(format!("SET {}", update.join(", ")))
-                .expression_attribute_names("#run", "run")
-                .expression_attribute_values(":past", AttributeValue::N(past.to_string()));
-            if run.get("lease").is_some() {
-                request = request
-                    .expression_attribute_names("#lease", "lease")
-                    .expression_attribute_names("#expires", "expiresAtMs");
-            }
-            if run.get("retryAtMs").is_some() {
-                request = request.expression_attribute_names("#retry", "retryAtMs");
-            }
-            request
-                .send()
-                .await
-                .expect("the clean client reaches the engine");
+            let moves: Vec<&str> = [("lease", "#lease.#expires"), ("retryAtMs", "#retry")]
+                .into_iter()
+                .filter(|(attribute, _)| times.contains_key(*attribute))
+                .map(|(_, path)| path)
+                .collect();
+            self.move_into_past(&id, within_run, &moves, past).await;
         }
     }
 
-    async fn advance_segment_clock(&self, segment: &Item, past: i64) {
-        let mut update = Vec::new();
-        if segment.contains_key("lease") {
-            update.push("#lease.#expires = :past");
-        }
-        if segment.contains_key("retryAtMs") {
-            update.push("#retry = :past");
-        }
-        if update.is_empty() {
+    /// Sets each of `paths` (in the job's `run` when `within_run`) to `past`, on the condition
+    /// that each is still there: a request of a crashed worker may land after the items were
+    /// read (its caller died, not its request), and what it wrote comes after the jump.
+    async fn move_into_past(&self, id: &str, within_run: bool, paths: &[&str], past: i64) {
+        if paths.is_empty() {
             return;
+        }
+        let prefix = if within_run { "#run." } else { "" };
+        let set: Vec<String> = paths
+            .iter()
+            .map(|path| format!("{prefix}{path} = :past"))
+            .collect();
+        let held: Vec<String> = paths
+            .iter()
+            .map(|path| format!("attribute_exists({prefix}{path})"))
+            .collect();
+        let mut names = vec![
+            ("#lease", "lease"),
+            ("#expires", "expiresAtMs"),
+            ("#retry", "retryAtMs"),
+        ];
+        if within_run {
+            names.push(("#run", "run"));
         }
         let mut request = self
             .env
             .client
             .update_item()
             .table_name(&self.env.table)
-            .key(ID, segment[ID].clone())
-            .update_expression(format!("SET {}", update.join(", ")))
+            .key(ID, AttributeValue::S(id.to_owned()))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression(held.join(" AND "))
             .expression_attribute_values(":past", AttributeValue::N(past.to_string()));
-        if segment.contains_key("lease") {
-            request = request
-                .expression_attribute_names("#lease", "lease")
-                .expression_attribute_names("#expires", "expiresAtMs");
+        for (placeholder, name) in names {
+            if set
+                .iter()
+                .any(|expression| expression.contains(placeholder))
+            {
+                request = request.expression_attribute_names(placeholder, name);
+            }
         }
-        if segment.contains_key("retryAtMs") {
-            request = request.expression_attribute_names("#retry", "retryAtMs");
+        match request.send().await {
+            Ok(_) => {}
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(error) => panic!("the clean client reaches the engine: {error:?}"),
         }
-        request
-            .send()
-            .await
-            .expect("the clean client reaches the engine");
     }
 
     pub async fn snapshot(&self) -> Snapshot {
