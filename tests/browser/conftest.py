@@ -35,6 +35,10 @@ class Answer:
         self.body = body
 
 
+# Every emulator fault of the run, for its summary.
+EMULATOR_FAULTS = []
+
+
 def emulator_fault(status, content_type):
     """Whether an answer is the local Lambda emulator's own failure, which the function never
     saw through: a 5xx in plain text, a type the service never answers in. The stack starts
@@ -61,7 +65,7 @@ def call(path, method="GET", headers=None):
                 raise
             continue
         if emulator_fault(status, headers.get("content-type")) and attempt < 2:
-            print(f"the local Lambda emulator failed {method} {path}; sent again")
+            EMULATOR_FAULTS.append(f"{method} {API}/{path}: {status} (sent again)")
             continue
         return Answer(status, headers, json.loads(text) if text else None)
 
@@ -101,8 +105,9 @@ class Console:
     """What went wrong on the page: errors it logged, and API answers of 400 or more. An
     answer the test provokes (a 429, the 404 of a job it cancelled) is named by the test
     with `expect_answers`; anything else fails it. The emulator's own failures
-    (`emulator_fault`) are kept apart and printed: the page retries its reads, and the
-    test then checks what it shows; a page whose own file failed is loaded again."""
+    (`emulator_fault`) are kept apart and listed at the end of the run: the page retries
+    its reads, and the test then checks what it shows; a page whose own file failed is
+    loaded again."""
 
     def __init__(self):
         self.errors = []
@@ -139,6 +144,14 @@ def console():
     return Console()
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Says how often the emulator failed, and where, however the run went."""
+    if EMULATOR_FAULTS:
+        terminalreporter.write_line(f"the local Lambda emulator failed {len(EMULATOR_FAULTS)} answers:")
+        for fault in EMULATOR_FAULTS:
+            terminalreporter.write_line(f"  {fault}")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "viewport(width, height): the window's size (default 1280x800)")
 
@@ -160,8 +173,7 @@ def page(request, browser, console):
     yield page
     settle(page)
     context.close()
-    for fault in console.emulator:
-        print(f"the local Lambda emulator failed: {fault}")
+    EMULATOR_FAULTS.extend(console.emulator)
     assert console.errors == [], "the page logged errors or got unexpected answers"
 
 
