@@ -92,6 +92,8 @@ struct State {
     rules: Vec<FaultRule>,
     /// A fault every request meets, whatever the rules say.
     always: Option<Fault>,
+    /// A fault every request of one operation meets, whatever the rules say.
+    always_on: Option<(String, Fault)>,
     seen: BTreeMap<String, u8>,
     /// Faults that took effect, by kind.
     injected: BTreeMap<&'static str, u64>,
@@ -118,12 +120,19 @@ impl FaultPlan {
     /// Lets every request through.
     pub fn clear(&self) {
         self.set(Vec::new());
-        self.state.lock().unwrap().always = None;
+        let mut state = self.state.lock().unwrap();
+        state.always = None;
+        state.always_on = None;
     }
 
     /// Every request meets `fault` until [`Self::clear`].
     pub fn always(&self, fault: Fault) {
         self.state.lock().unwrap().always = Some(fault);
+    }
+
+    /// Every request of `operation` meets `fault` until [`Self::clear`].
+    pub fn always_on(&self, operation: &str, fault: Fault) {
+        self.state.lock().unwrap().always_on = Some((operation.to_owned(), fault));
     }
 
     /// Completes when a request meets a crash fault.
@@ -155,7 +164,12 @@ impl FaultPlan {
             *seen = seen.saturating_add(1);
             occurrence
         };
-        let fault = state.always.or_else(|| {
+        let on_operation = state
+            .always_on
+            .as_ref()
+            .filter(|(faulted, _)| faulted == operation)
+            .map(|(_, fault)| *fault);
+        let fault = state.always.or(on_operation).or_else(|| {
             state
                 .rules
                 .iter()

@@ -115,7 +115,8 @@ impl<S: RunStore> Runner<'_, S> {
         }
     }
 
-    /// Runs one step while renewing the job's lease (see [`Runner::holding_lease`]).
+    /// Runs one step while renewing the job's lease (see [`Runner::holding_lease`]). A
+    /// renewal that failed fails the step, against the job as last written.
     async fn step_holding_lease(
         &self,
         current: &StoredJob,
@@ -128,21 +129,25 @@ impl<S: RunStore> Runner<'_, S> {
             let saved = self.store.save(&held.job.meta.version_id, &renewed).await?;
             Ok(saved.then_some(renewed))
         };
-        match self.holding_lease(step, current.clone(), renew).await? {
-            (held, Some(step)) => Ok(Stepped::Done(Box::new(held), step)),
-            (held, None) => Ok(Stepped::Stopped(self.lost_write(&held.job.id).await?)),
-        }
+        let mut held = current.clone();
+        let step = match self.holding_lease(step, &mut held, renew).await {
+            Ok(Some(step)) => step,
+            Ok(None) => return Ok(Stepped::Stopped(self.lost_write(&held.job.id).await?)),
+            Err(error) => Err(error),
+        };
+        Ok(Stepped::Done(Box::new(held), step))
     }
 
     /// Runs `work` while renewing a lease on `held` every third of it: work that runs long
-    /// never lets the lease run out under a live worker. A renewal that loses its race (a
-    /// cancel, a takeover) drops the work: `None`, beside what was last held.
+    /// never lets the lease run out under a live worker. `held` follows each renewal that
+    /// landed. A renewal that loses its race (a cancel, a takeover) drops the work: `None`;
+    /// one that fails drops it with its error.
     pub(super) async fn holding_lease<T, H, R>(
         &self,
         work: impl Future<Output = T>,
-        mut held: H,
+        held: &mut H,
         renew: impl Fn(H) -> R,
-    ) -> Result<(H, Option<T>), StoreError>
+    ) -> Result<Option<T>, StoreError>
     where
         H: Clone,
         R: Future<Output = Result<Option<H>, StoreError>>,
@@ -150,11 +155,11 @@ impl<S: RunStore> Runner<'_, S> {
         tokio::pin!(work);
         loop {
             tokio::select! {
-                result = &mut work => return Ok((held, Some(result))),
+                result = &mut work => return Ok(Some(result)),
                 () = tokio::time::sleep(self.settings.lease / 3) => {
                     match renew(held.clone()).await? {
-                        Some(renewed) => held = renewed,
-                        None => return Ok((held, None)),
+                        Some(renewed) => *held = renewed,
+                        None => return Ok(None),
                     }
                 }
             }

@@ -12,6 +12,7 @@
 //! given up, and the job with it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -72,7 +73,7 @@ impl<S: RunStore> Runner<'_, S> {
     /// allow, and records their sum as the job's progress every [`PROGRESS_INTERVAL`]; that
     /// write renews the job's lease and sees a cancel. Ends when the migration is applied,
     /// the job given up or cancelled, the deadline nears, or no segment is left that this
-    /// worker may run now.
+    /// worker may run now. A failure is recorded against the job as last written.
     pub(super) async fn drive_segments(
         &self,
         current: &StoredJob,
@@ -81,27 +82,55 @@ impl<S: RunStore> Runner<'_, S> {
         total: u32,
         deadline: Instant,
     ) -> Result<Flow, StoreError> {
-        let keys = SegmentKey::all(&current.job.id, progress.version, total);
-        let tick = PROGRESS_INTERVAL.min(self.settings.lease / 3);
         let mut held = current.clone();
+        match self
+            .drive(&mut held, migration, &progress, total, deadline)
+            .await
+        {
+            Ok(flow) => Ok(flow),
+            Err(error) => {
+                let doing = format!("migration {} ({})", progress.version, migration.name());
+                self.failed(&held, &doing, error).await.map(Flow::Stop)
+            }
+        }
+    }
+
+    /// [`Self::drive_segments`]' loop; `held` follows each write of the job that landed.
+    async fn drive(
+        &self,
+        held: &mut StoredJob,
+        migration: &dyn Migration,
+        progress: &MigrationProgress,
+        total: u32,
+        deadline: Instant,
+    ) -> Result<Flow, StoreError> {
+        let keys = SegmentKey::all(&held.job.id, progress.version, total);
+        let tick = PROGRESS_INTERVAL.min(self.settings.lease / 3);
+        let stop = &AtomicBool::new(false);
         let mut running = FuturesUnordered::new();
         let mut mine = HashSet::new();
         loop {
-            let segments = match self.survey(&held, migration, &progress, &keys).await {
+            let segments = match self.survey(held, migration, progress, &keys).await {
                 Ok(Survey::Running(next, segments)) => {
-                    held = *next;
+                    *held = *next;
                     segments
                 }
                 Ok(Survey::Ended(flow)) => return Ok(flow),
                 Err(error) => {
-                    let doing = format!("migration {} ({})", progress.version, migration.name());
-                    return self.failed(&held, &doing, error).await.map(Flow::Stop);
+                    // The segments in flight stop at their next checkpoint and let go of
+                    // their leases: dropped mid-page, each lease would run out and count as
+                    // a worker that died.
+                    stop.store(true, Ordering::Relaxed);
+                    while let Some((key, outcome)) = running.next().await {
+                        log_segment_run(&key, outcome);
+                    }
+                    return Err(error);
                 }
             };
             if Instant::now() + self.settings.stop_before_deadline >= deadline {
                 // Each segment lets go of its own lease at the deadline.
                 while running.next().await.is_some() {}
-                self.release(&held).await?;
+                self.release(held).await?;
                 return Ok(Flow::Stop(RunOutcome::Yielded));
             }
             let now = instant::now();
@@ -114,7 +143,7 @@ impl<S: RunStore> Runner<'_, S> {
             for run in startable {
                 mine.insert(run.key.segment);
                 running.push(async move {
-                    let outcome = self.run_segment(&run.key, deadline).await;
+                    let outcome = self.run_segment_until(&run.key, deadline, stop).await;
                     (run.key, outcome)
                 });
             }
@@ -122,8 +151,8 @@ impl<S: RunStore> Runner<'_, S> {
                 // Every segment left is held by another worker or waits before its next
                 // attempt: let go of the job. The worker that finishes a segment runs the
                 // job next, and the sweeper comes by.
-                self.release(&held).await?;
-                return Ok(self.look_again(&held, &keys).await);
+                self.release(held).await?;
+                return Ok(self.look_again(held, &keys).await);
             }
             tokio::select! {
                 Some((key, outcome)) = running.next() => {
@@ -205,71 +234,35 @@ impl<S: RunStore> Runner<'_, S> {
         key: &SegmentKey,
         deadline: Instant,
     ) -> Result<RunOutcome, StoreError> {
+        self.run_segment_until(key, deadline, &AtomicBool::new(false))
+            .await
+    }
+
+    /// [`Self::run_segment`], which also stops at its next checkpoint once `stop` is set.
+    /// Whatever fails once the segment is claimed (DynamoDB throttling included) is recorded
+    /// as its failed attempt, and its lease let go.
+    async fn run_segment_until(
+        &self,
+        key: &SegmentKey,
+        deadline: Instant,
+        stop: &AtomicBool,
+    ) -> Result<RunOutcome, StoreError> {
+        // Looked up before the claim: a worker without the migration takes no lease.
+        let Some(migration) = self.registry.get(key.version) else {
+            tracing::warn!(job = %key.job_id, %key, "left alone: this worker lacks its migration");
+            return Ok(RunOutcome::NotRunnable);
+        };
         let Some(mut held) = self.claim_segment(key).await? else {
             return Ok(RunOutcome::NotRunnable);
         };
         if held.gave_up.is_some() {
             return Ok(RunOutcome::GaveUp);
         }
-        let scan = ScanSegment {
-            segment: key.segment,
-            total: key.total,
-        };
-        let context = self
-            .context
-            .for_segment(scan, self.settings.items_per_second);
-        let migration = self
-            .registry
-            .get(key.version)
-            .ok_or_else(|| StoreError::Failed(format!("no migration {}", key.version)))?;
-        loop {
-            if Instant::now() + self.settings.stop_before_deadline >= deadline {
-                let mut next = held.revised();
-                next.attempts.lease = None;
-                self.store.save_segment(&next).await?;
-                return Ok(RunOutcome::Yielded);
-            }
-            // The segment's checkpoint is where it sees the job cancelled, or ended.
-            match self.store.get(&key.job_id).await?.map(|job| job.job.status) {
-                Some(JobStatus::Accepted) => {}
-                Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
-                _ => return Ok(RunOutcome::NotRunnable),
-            }
-            held = match self.segment_page(held, migration, &context).await? {
-                Ok(next) => next,
-                Err(outcome) => return Ok(outcome),
-            };
-            if held.done {
-                return Ok(RunOutcome::Completed);
-            }
-        }
-    }
-
-    /// Migrates the segment's next page and checkpoints it: the segment as written, or how
-    /// its run ends (a failed step, a lost lease).
-    async fn segment_page(
-        &self,
-        mut held: SegmentRun,
-        migration: &dyn Migration,
-        context: &MigrationContext<'_>,
-    ) -> Result<Result<SegmentRun, RunOutcome>, StoreError> {
-        let key = held.key.clone();
-        let started = Instant::now();
-        let cursor = held.cursor.clone();
-        let step = migration.step(context, cursor.as_deref());
-        let renew = |held: SegmentRun| async move {
-            let renewed = self.leased(&held);
-            Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
-        };
-        let step = match self.holding_lease(step, held, renew).await? {
-            (_, None) => return Ok(Err(RunOutcome::NotRunnable)),
-            (renewed, Some(step)) => {
-                held = renewed;
-                step
-            }
-        };
-        let step = match step {
-            Ok(step) => step,
+        match self
+            .segment_pages(&mut held, migration, deadline, stop)
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
             Err(error) => {
                 let doing = format!(
                     "migration {} ({}), {key}, after {} items",
@@ -277,10 +270,75 @@ impl<S: RunStore> Runner<'_, S> {
                     migration.name(),
                     held.items_scanned
                 );
-                return Ok(Err(self.segment_failed(&held, &doing, error).await));
+                Ok(self.segment_failed(&held, &doing, error).await)
             }
+        }
+    }
+
+    /// Migrates the held segment a page at a time, each with its checkpoint; `held` follows
+    /// each write of the segment that landed.
+    async fn segment_pages(
+        &self,
+        held: &mut SegmentRun,
+        migration: &dyn Migration,
+        deadline: Instant,
+        stop: &AtomicBool,
+    ) -> Result<RunOutcome, StoreError> {
+        let scan = ScanSegment {
+            segment: held.key.segment,
+            total: held.key.total,
         };
-        let mut next = self.leased(&held);
+        let context = self
+            .context
+            .for_segment(scan, self.settings.items_per_second);
+        loop {
+            let near_deadline = Instant::now() + self.settings.stop_before_deadline >= deadline;
+            if near_deadline || stop.load(Ordering::Relaxed) {
+                let mut next = held.revised();
+                next.attempts.lease = None;
+                self.store.save_segment(&next).await?;
+                return Ok(RunOutcome::Yielded);
+            }
+            // The segment's checkpoint is where it sees the job cancelled, or ended.
+            match self
+                .store
+                .get(&held.key.job_id)
+                .await?
+                .map(|job| job.job.status)
+            {
+                Some(JobStatus::Accepted) => {}
+                Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
+                _ => return Ok(RunOutcome::NotRunnable),
+            }
+            if let Some(outcome) = self.segment_page(held, migration, &context).await? {
+                return Ok(outcome);
+            }
+            if held.done {
+                return Ok(RunOutcome::Completed);
+            }
+        }
+    }
+
+    /// Migrates the segment's next page and checkpoints it; `Some` when that ends the run
+    /// (a lost lease). A step that fails is an error like any other.
+    async fn segment_page(
+        &self,
+        held: &mut SegmentRun,
+        migration: &dyn Migration,
+        context: &MigrationContext<'_>,
+    ) -> Result<Option<RunOutcome>, StoreError> {
+        let started = Instant::now();
+        let cursor = held.cursor.clone();
+        let step = migration.step(context, cursor.as_deref());
+        let renew = |held: SegmentRun| async move {
+            let renewed = self.leased(&held);
+            Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
+        };
+        let Some(step) = self.holding_lease(step, held, renew).await? else {
+            return Ok(Some(RunOutcome::NotRunnable));
+        };
+        let step = step?;
+        let mut next = self.leased(held);
         next.items_scanned += step.items_scanned;
         next.items_changed += step.items_changed;
         next.items_skipped += step.items_skipped;
@@ -292,9 +350,10 @@ impl<S: RunStore> Runner<'_, S> {
             next.attempts.lease = None;
         }
         if !self.store.save_segment(&next).await? {
-            return Ok(Err(RunOutcome::NotRunnable));
+            return Ok(Some(RunOutcome::NotRunnable));
         }
-        Ok(Ok(next))
+        *held = next;
+        Ok(None)
     }
 
     /// Takes the segment's lease, as [`Runner::claim`] takes a job's: `None` when it is

@@ -3,8 +3,9 @@
 //! segment; a crashed segment resumed; a failing segment failing the job.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use asyncjob_shared::migration::{MigrationContext, Registry};
+use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
 use asyncjob_shared::model::{JobId, JobStatus, SegmentKey, SegmentRun, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::{JobStore, RunStore};
@@ -14,7 +15,7 @@ use tokio::sync::Notify;
 
 use crate::support::{
     Broken, expire_segment_lease, expiring, far_deadline, legacy_jobs, pausing_registry, put_items,
-    runner_on,
+    run_to_end, runner_on,
 };
 
 const SEGMENTS: u32 = 4;
@@ -373,4 +374,123 @@ async fn the_last_segment_done_while_another_worker_holds_the_job_still_applies_
     let stored = env.job(job.as_str()).await.unwrap();
     assert_eq!(stored.job.status, JobStatus::Completed);
     assert_eq!(env.store.data_version().await.unwrap(), 1);
+}
+
+/// Throttling is the table asking for less, not a failure: a segment whose job reads are
+/// throttled in more runs in a row than its attempts allow is never given up, nor is its
+/// job. Each run lets go of the segment and counts a throttled attempt; once the table
+/// takes reads again, the job completes.
+#[tokio::test]
+async fn a_throttled_segment_is_slowed_down_never_given_up() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(40)).await;
+    let job = env.kick_off(1).await.id;
+    let registry = Registry::built_in();
+    start_segments(&env, registry, &job).await;
+    let keys = SegmentKey::all(&job, 1, SEGMENTS);
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    let settings = segmented(1);
+    plan.always_on("GetItem", Fault::Throttle);
+
+    let runs = settings.max_attempts + 2;
+    for run in 0..runs {
+        let context = MigrationContext::on(&store, settings.page_size);
+        let owner = format!("stream-worker-{run}");
+        let runner = Runner::new(&store, registry, context, &settings, &owner);
+        let outcome = runner.run_segment(&keys[0], far_deadline()).await;
+        assert!(
+            matches!(&outcome, Ok(RunOutcome::Failed(reason)) if reason.contains("throttled")),
+            "run {run}: {outcome:?}"
+        );
+        // Stream-started invocations come one after another; a lease left behind would
+        // have run out before the next.
+        expire_segment_lease(&env, &keys[0]).await;
+    }
+    let segment = segments_of(&env, &job, 1).await.remove(0);
+    assert_eq!(segment.gave_up, None);
+    assert!(segment.attempts.lease.is_none(), "let go: {segment:?}");
+    assert_eq!(
+        (segment.attempts.throttled, segment.attempts.failures),
+        (runs, 0)
+    );
+
+    plan.clear();
+    let settings = segmented(SEGMENTS as usize);
+    let runner = runner_on(&env, registry, &settings, "worker");
+    assert_eq!(run_to_end(&runner, &job).await, RunOutcome::Completed);
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
+}
+
+/// The job's runner surveys its segments while it runs some of them itself. When a survey
+/// is throttled, the segments in flight stop at their next checkpoint and let go of their
+/// leases before the job records the throttled attempt: none of them is left to run out
+/// and count as a worker that died.
+#[tokio::test]
+async fn a_throttled_survey_lets_go_of_the_segments_it_runs() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(LEGACY_JOBS)).await;
+    let job = env.kick_off(1).await.id;
+    let paused = pausing_registry(1);
+    start_segments(&env, &paused.registry, &job).await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    let settings = segmented(SEGMENTS as usize);
+    let context = MigrationContext::on(&store, settings.page_size);
+    let runner = Runner::new(&store, &paused.registry, context, &settings, "worker");
+
+    let run = runner.run(&job, far_deadline());
+    let throttle_the_survey = async {
+        // A first page is in flight while the next survey is throttled; then it goes on.
+        paused.paused.notified().await;
+        plan.always_on("BatchGetItem", Fault::Throttle);
+        while !plan.counts().0.contains_key("throttle") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        paused.resume.notify_one();
+    };
+    let (outcome, ()) = tokio::join!(run, throttle_the_survey);
+    assert!(
+        matches!(&outcome, Ok(RunOutcome::Failed(reason)) if reason.contains("throttled")),
+        "{outcome:?}"
+    );
+    plan.clear();
+    let stored = env.job(job.as_str()).await.unwrap();
+    let attempts = stored.run.unwrap().attempts;
+    assert_eq!((attempts.throttled, attempts.failures), (1, 0));
+    assert!(attempts.lease.is_none());
+    for segment in segments_of(&env, &job, 1).await {
+        assert!(segment.attempts.lease.is_none(), "{segment:?}");
+        assert_eq!(segment.attempts.failures, 0, "{segment:?}");
+    }
+    let runner = runner_on(&env, &paused.registry, &settings, "sweeper");
+    assert_eq!(run_to_end(&runner, &job).await, RunOutcome::Completed);
+}
+
+/// A worker that lacks a segment's migration (an older release, during a deployment)
+/// leaves the segment alone: it takes no lease that would run out and count against it.
+#[tokio::test]
+async fn a_worker_without_the_segments_migration_leaves_it_unclaimed() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(20)).await;
+    let job = env.kick_off(2).await.id;
+    let registry = Registry::built_in();
+    start_segments(&env, registry, &job).await;
+    let settings = segmented(1);
+    let newer = runner_on(&env, registry, &settings, "newer");
+    for key in SegmentKey::all(&job, 1, SEGMENTS) {
+        let outcome = newer.run_segment(&key, far_deadline()).await.unwrap();
+        assert_eq!(outcome, RunOutcome::Completed);
+    }
+    // Migration 1 is applied and migration 2's segments are started.
+    start_segments(&env, registry, &job).await;
+    assert_eq!(env.store.data_version().await.unwrap(), 1);
+
+    let older_registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
+    let older = runner_on(&env, &older_registry, &settings, "older");
+    let key = &SegmentKey::all(&job, 2, SEGMENTS)[0];
+    let outcome = older.run_segment(key, far_deadline()).await.unwrap();
+    assert_eq!(outcome, RunOutcome::NotRunnable);
+    let segment = segments_of(&env, &job, 2).await.remove(0);
+    assert_eq!((segment.revision, segment.attempts.lease), (0, None));
 }
