@@ -207,11 +207,15 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> Result<Survey, StoreError> {
         let segments = self.store.segments(keys).await?;
         if segments.len() < keys.len() {
-            return Err(StoreError::Failed(format!(
-                "{} of its {} segments are missing",
-                keys.len() - segments.len(),
-                keys.len()
-            )));
+            // A job's final write deletes its segments: a cancel, most likely.
+            return match self.lost_write(&held.job.id).await? {
+                RunOutcome::Cancelled => Ok(Survey::Ended(Flow::Stop(RunOutcome::Cancelled))),
+                _ => Err(StoreError::Failed(format!(
+                    "{} of its {} segments are missing",
+                    keys.len() - segments.len(),
+                    keys.len()
+                ))),
+            };
         }
         if let Some(reason) = segments.iter().find_map(|run| run.gave_up.clone()) {
             return Ok(Survey::Ended(Flow::Stop(self.give_up(held, reason).await?)));
@@ -335,7 +339,7 @@ impl<S: RunStore> Runner<'_, S> {
             Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
         };
         let Some(step) = self.holding_lease(step, held, renew).await? else {
-            return Ok(Some(RunOutcome::NotRunnable));
+            return self.lost_write(&held.key.job_id).await.map(Some);
         };
         let step = step?;
         let mut next = self.leased(held);
@@ -350,7 +354,8 @@ impl<S: RunStore> Runner<'_, S> {
             next.attempts.lease = None;
         }
         if !self.store.save_segment(&next).await? {
-            return Ok(Some(RunOutcome::NotRunnable));
+            // Another worker took the segment, or the job ended and deleted it.
+            return self.lost_write(&held.key.job_id).await.map(Some);
         }
         *held = next;
         Ok(None)

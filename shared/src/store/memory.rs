@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{
     Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
-    StoreError, answer_without_writing, cancellation,
+    StoreError, answer_without_writing, cancellation, segments_ended_by,
 };
 use crate::model::{
     AsyncJob, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob, instant,
@@ -61,6 +61,14 @@ impl State {
         self.jobs
             .get(id)
             .filter(|stored| stored.is_live_at(instant::now()))
+    }
+
+    /// Writes `next` over its job and deletes the segments of `dropped`.
+    fn write(&mut self, next: &StoredJob, dropped: &[SegmentKey]) {
+        self.jobs.insert(next.job.id.clone(), next.clone());
+        for key in dropped {
+            self.segments.remove(&slot(key));
+        }
     }
 
     /// Whether the job is still at `expected_version`, as a conditional write checks.
@@ -135,9 +143,8 @@ impl JobStore for MemoryStore {
         };
         match cancellation(current, instant::now(), self.retention) {
             Cancellation::Write(cancelled) => {
-                let job = cancelled.job.clone();
-                state.jobs.insert(id.clone(), cancelled);
-                Ok(Cancel::Cancelled(job))
+                state.write(&cancelled, &segments_ended_by(&cancelled));
+                Ok(Cancel::Cancelled(cancelled.job))
             }
             Cancellation::Refuse(answer) => Ok(answer),
         }
@@ -171,7 +178,7 @@ impl RunStore for MemoryStore {
         if !state.is_at(&next.job.id, expected_version) {
             return Ok(false);
         }
-        state.jobs.insert(next.job.id.clone(), next.clone());
+        state.write(next, &segments_ended_by(next));
         Ok(true)
     }
 
@@ -186,17 +193,20 @@ impl RunStore for MemoryStore {
         if !state.is_at(&next.job.id, expected_version) {
             return Ok(false);
         }
-        if let Some(key) = done_segments
-            .iter()
-            .find(|key| !state.segments.get(&slot(key)).is_some_and(|run| run.done))
-        {
-            return Err(StoreError::Failed(format!(
-                "{key} of the migration is not done"
-            )));
+        // The conditions in the DynamoDB transaction's order: the job, the data version (at
+        // `data_version` or beyond, the job is saved alone), then the segments.
+        if state.data_version < data_version {
+            if let Some(key) = done_segments
+                .iter()
+                .find(|key| !state.segments.get(&slot(key)).is_some_and(|run| run.done))
+            {
+                return Err(StoreError::Failed(format!(
+                    "{key} of the migration is not done"
+                )));
+            }
+            state.data_version = data_version;
         }
-        state.jobs.insert(next.job.id.clone(), next.clone());
-        // The data version never goes back; at `data_version` or beyond, the job is saved alone.
-        state.data_version = state.data_version.max(data_version);
+        state.write(next, done_segments);
         Ok(true)
     }
 
@@ -216,7 +226,7 @@ impl RunStore for MemoryStore {
         {
             return Err(StoreError::Failed(format!("{} exists already", run.key)));
         }
-        state.jobs.insert(next.job.id.clone(), next.clone());
+        state.write(next, &[]);
         for run in segments {
             state.segments.insert(slot(&run.key), run.clone());
         }

@@ -179,7 +179,8 @@ pub trait JobStore: Send + Sync {
 /// The writes and reads the job runner needs beyond [`JobStore`].
 pub trait RunStore: JobStore {
     /// Writes `next` over the job if it is still at `expected_version`; `false` when someone
-    /// wrote it first (a cancel, another worker), and nothing was written.
+    /// wrote it first (a cancel, another worker), and nothing was written. A final write
+    /// deletes the segments of the migration the job was running in the same write.
     fn save(
         &self,
         expected_version: &str,
@@ -187,10 +188,11 @@ pub trait RunStore: JobStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// [`save`](Self::save), and in the same write moves the stored data version up to
-    /// `data_version`, on the condition that every segment of `done_segments` is done;
-    /// when the data is there or beyond already, the job is saved alone. `false` when the
-    /// job changed, and nothing was written. Only the data version's own condition means
-    /// "there already": a write that failed for another reason is an error.
+    /// `data_version` and deletes every segment of `done_segments`, on the condition that
+    /// each is done; when the data is there or beyond already, the job is saved and the
+    /// segments deleted without it. `false` when the job changed, and nothing was written.
+    /// Only the data version's own condition means "there already": a write that failed
+    /// for another reason is an error.
     fn save_advancing(
         &self,
         expected_version: &str,
@@ -253,6 +255,21 @@ pub(crate) fn answer_without_writing(
     running
         .filter(|running| running.status == JobStatus::Accepted)
         .map(Kickoff::Busy)
+}
+
+/// The segment items a write of `next` deletes: a job's final write (a cancel, a job given
+/// up) takes the segments of the migration it was running with it, so none outlives the job.
+/// The segments of an applied migration go with the write that applies it
+/// ([`RunStore::save_advancing`]).
+pub(crate) fn segments_ended_by(next: &StoredJob) -> Vec<SegmentKey> {
+    let current = next.run.as_ref().and_then(|run| run.current.as_ref());
+    match current {
+        Some(progress) if next.job.status.is_final() => progress
+            .segments
+            .map(|total| SegmentKey::all(&next.job.id, progress.version, total))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 /// What a cancel of a job does.

@@ -22,7 +22,7 @@ pub use provision::ensure_table;
 
 use super::{
     Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
-    StoreError, cancellation,
+    StoreError, cancellation, segments_ended_by,
 };
 use crate::model::{AsyncJob, JobId, JobType, SegmentKey, SegmentRun, StoredJob, instant};
 use errors::contention;
@@ -95,7 +95,9 @@ impl JobStore for DynamoStore {
                 Cancellation::Write(next) => next,
                 Cancellation::Refuse(answer) => return Ok(answer),
             };
-            if self.table.save(&current.job.meta.version_id, &next).await? {
+            let ended = segments_ended_by(&next);
+            let expected = &current.job.meta.version_id;
+            if self.table.save_dropping(expected, &next, &ended).await? {
                 return Ok(Cancel::Cancelled(next.job));
             }
         }
@@ -121,7 +123,10 @@ impl JobStore for DynamoStore {
 
 impl RunStore for DynamoStore {
     async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
-        self.table.save(expected_version, next).await
+        let ended = segments_ended_by(next);
+        self.table
+            .save_dropping(expected_version, next, &ended)
+            .await
     }
 
     async fn save_advancing(
@@ -152,9 +157,7 @@ impl RunStore for DynamoStore {
     }
 
     async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
-        // A done segment is kept as long as a finished job, then left to the TTL.
-        let expires_at = next.done.then(|| instant::now() + self.retention);
-        self.table.save_segment(next, expires_at).await
+        self.table.save_segment(next).await
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

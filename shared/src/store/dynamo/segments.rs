@@ -1,17 +1,17 @@
 //! Segment items: the lease and checkpoint of each Scan segment of a migration that runs in
 //! parallel, one item per segment beside the job's own. They carry neither `status` nor
-//! `type`, so no index holds them; a done segment expires with the table's TTL.
+//! `type`, so no index holds them, and no expiry: the job's write that applies their
+//! migration deletes them, or its final write does.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
 };
-use time::OffsetDateTime;
 
 use super::errors::{Cancellation, store_error, transaction};
 use super::item::Item;
-use super::schema::{DONE, EXPIRES_AT, ID, REVISION, segment_key};
+use super::schema::{DONE, ID, REVISION, segment_key};
 use super::table::{Table, s};
 use super::write_id::WriteId;
 use crate::model::{SegmentKey, SegmentRun, StoredJob};
@@ -20,20 +20,10 @@ use crate::store::StoreError;
 /// Keys a BatchGetItem reads at most.
 const BATCH_GET_LIMIT: usize = 100;
 
-fn to_item(
-    run: &SegmentRun,
-    expires_at: Option<OffsetDateTime>,
-    write: &WriteId,
-) -> Result<Item, StoreError> {
+fn to_item(run: &SegmentRun, write: &WriteId) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(run)
         .map_err(|e| StoreError::Failed(format!("a segment could not be written: {e}")))?;
     item.insert(ID.into(), s(segment_key(&run.key)));
-    if let Some(at) = expires_at {
-        item.insert(
-            EXPIRES_AT.into(),
-            AttributeValue::N(at.unix_timestamp().to_string()),
-        );
-    }
     Ok(write.mark_segment(item))
 }
 
@@ -60,7 +50,7 @@ impl Table {
         for segment in segments {
             let put = Put::builder()
                 .table_name(&self.name)
-                .set_item(Some(to_item(segment, None, &write)?))
+                .set_item(Some(to_item(segment, &write)?))
                 .condition_expression("attribute_not_exists(#id)")
                 .expression_attribute_names("#id", ID)
                 .build()
@@ -123,17 +113,13 @@ impl Table {
     /// Writes `next` over its segment if the segment is still at the revision before it.
     /// `false` when someone else wrote it first; when the item carries this write's mark, an
     /// attempt whose answer was lost applied it, and it counts as written.
-    pub async fn save_segment(
-        &self,
-        next: &SegmentRun,
-        expires_at: Option<OffsetDateTime>,
-    ) -> Result<bool, StoreError> {
+    pub async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
         let write = WriteId::new();
         let result = self
             .client
             .put_item()
             .table_name(&self.name)
-            .set_item(Some(to_item(next, expires_at, &write)?))
+            .set_item(Some(to_item(next, &write)?))
             .condition_expression("#revision = :previous")
             .expression_attribute_names("#revision", REVISION)
             .expression_attribute_values(
@@ -154,16 +140,21 @@ impl Table {
         }
     }
 
-    /// A condition, for a transaction, that the segment of `key` is done.
-    pub fn segment_done(&self, key: &SegmentKey) -> TransactWriteItem {
-        let check = ConditionCheck::builder()
+    /// A delete, for a transaction, of the segment of `key`; `if_done`: on the condition
+    /// that it is done.
+    pub fn delete_segment(&self, key: &SegmentKey, if_done: bool) -> TransactWriteItem {
+        let delete = Delete::builder()
             .table_name(&self.name)
-            .key(ID, s(segment_key(key)))
-            .condition_expression("#done = :done")
-            .expression_attribute_names("#done", DONE)
-            .expression_attribute_values(":done", AttributeValue::Bool(true))
-            .build()
-            .expect("table, key and condition are set");
-        TransactWriteItem::builder().condition_check(check).build()
+            .key(ID, s(segment_key(key)));
+        let delete = if if_done {
+            delete
+                .condition_expression("#done = :done")
+                .expression_attribute_names("#done", DONE)
+                .expression_attribute_values(":done", AttributeValue::Bool(true))
+        } else {
+            delete
+        };
+        let delete = delete.build().expect("table and key are set");
+        TransactWriteItem::builder().delete(delete).build()
     }
 }

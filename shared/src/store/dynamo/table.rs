@@ -88,11 +88,46 @@ impl Table {
         }
     }
 
+    /// [`Self::save`], and in the same transaction deletes the segment items of `segments`.
+    pub async fn save_dropping(
+        &self,
+        expected_version: &str,
+        next: &StoredJob,
+        segments: &[SegmentKey],
+    ) -> Result<bool, StoreError> {
+        if segments.is_empty() {
+            return self.save(expected_version, next).await;
+        }
+        let write = WriteId::new();
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(self.put_if_at(expected_version, next, &write)?)
+                .build(),
+        ];
+        items.extend(segments.iter().map(|key| self.delete_segment(key, false)));
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match transaction(result) {
+            Ok(()) => Ok(true),
+            Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
+            Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
+                "an unconditional delete of segment {} failed its condition",
+                index - 1
+            ))),
+            Err(Cancellation::Failed(error)) => Err(error),
+        }
+    }
+
     /// [`Self::save`], and in the same transaction moves the stored data version up to
-    /// `data_version`, on the condition that every segment of `done_segments` is done. When
-    /// only the data version's condition failed, the data is there already and the job is
-    /// saved alone. A segment that is not done, or a transaction cancelled for any other
-    /// reason (throttling, a conflict), is an error: nothing is known to be written.
+    /// `data_version` and deletes every segment of `done_segments`, on the condition that
+    /// each is done. When only the data version's condition failed, the data is there
+    /// already: the job is saved and the segments deleted without it. A segment that is not
+    /// done, or a transaction cancelled for any other reason (throttling, a conflict), is an
+    /// error: nothing is known to be written.
     pub async fn save_advancing(
         &self,
         expected_version: &str,
@@ -116,7 +151,11 @@ impl Table {
                 .build(),
             TransactWriteItem::builder().update(advance).build(),
         ];
-        items.extend(done_segments.iter().map(|key| self.segment_done(key)));
+        items.extend(
+            done_segments
+                .iter()
+                .map(|key| self.delete_segment(key, true)),
+        );
         let result = self
             .client
             .transact_write_items()
@@ -126,7 +165,10 @@ impl Table {
         match transaction(result) {
             Ok(()) => Ok(true),
             Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
-            Err(Cancellation::ConditionFailed(1, _)) => self.save(expected_version, next).await,
+            Err(Cancellation::ConditionFailed(1, _)) => {
+                self.save_dropping(expected_version, next, done_segments)
+                    .await
+            }
             Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
                 "segment {} of the migration is not done",
                 index - 1
