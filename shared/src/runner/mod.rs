@@ -11,6 +11,7 @@ mod claim;
 mod end;
 mod output;
 mod page;
+mod segment;
 mod segments;
 #[cfg(test)]
 mod tests;

@@ -7,9 +7,10 @@
 //! stream or the sweeper started), with its own lease and checkpoint in its own item; a
 //! segment reads the job after each checkpoint, so it sees a cancel there. Meanwhile the
 //! job's runner sums the segments into the job's progress. Once every segment is done, the
-//! migration is recorded as applied and the data version moves up in one transaction,
-//! conditional on every segment item being done. A segment that fails too often in a row is
-//! given up, and the job with it.
+//! migration is recorded as applied, the data version moves up and the segment items are
+//! deleted in one transaction, conditional on every segment item being done. A segment that
+//! fails too often in a row is given up, and the job with it. A segment's own run is in
+//! `segment.rs`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,11 +19,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use super::claim::Verdict;
 use super::output::running_output;
-use super::{Flow, RunOutcome, Runner, attempt_failure};
-use crate::migration::{Migration, MigrationContext, ScanSegment};
-use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
+use super::{Flow, RunOutcome, Runner};
+use crate::migration::Migration;
+use crate::model::{MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
 /// Where the segments of a migration stand.
@@ -229,185 +229,6 @@ impl<S: RunStore> Runner<'_, S> {
             Flow::Continue(next) if applied.is_none() => Ok(Survey::Running(next, segments)),
             flow => Ok(Survey::Ended(flow)),
         }
-    }
-
-    /// Runs one segment until it is done, fails, sees the job end, or the deadline nears;
-    /// the next run resumes from its checkpoint.
-    pub async fn run_segment(
-        &self,
-        key: &SegmentKey,
-        deadline: Instant,
-    ) -> Result<RunOutcome, StoreError> {
-        self.run_segment_until(key, deadline, &AtomicBool::new(false))
-            .await
-    }
-
-    /// [`Self::run_segment`], which also stops at its next checkpoint once `stop` is set.
-    /// Whatever fails once the segment is claimed (DynamoDB throttling included) is recorded
-    /// as its failed attempt, and its lease let go.
-    async fn run_segment_until(
-        &self,
-        key: &SegmentKey,
-        deadline: Instant,
-        stop: &AtomicBool,
-    ) -> Result<RunOutcome, StoreError> {
-        // Looked up before the claim: a worker without the migration takes no lease.
-        let Some(migration) = self.registry.get(key.version) else {
-            tracing::warn!(job = %key.job_id, %key, "left alone: this worker lacks its migration");
-            return Ok(RunOutcome::NotRunnable);
-        };
-        let Some(mut held) = self.claim_segment(key).await? else {
-            return Ok(RunOutcome::NotRunnable);
-        };
-        if held.gave_up.is_some() {
-            return Ok(RunOutcome::GaveUp);
-        }
-        match self
-            .segment_pages(&mut held, migration, deadline, stop)
-            .await
-        {
-            Ok(outcome) => Ok(outcome),
-            Err(error) => {
-                let doing = format!(
-                    "migration {} ({}), {key}, after {} items",
-                    key.version,
-                    migration.name(),
-                    held.items_scanned
-                );
-                Ok(self.segment_failed(&held, &doing, error).await)
-            }
-        }
-    }
-
-    /// Migrates the held segment a page at a time, each with its checkpoint; `held` follows
-    /// each write of the segment that landed.
-    async fn segment_pages(
-        &self,
-        held: &mut SegmentRun,
-        migration: &dyn Migration,
-        deadline: Instant,
-        stop: &AtomicBool,
-    ) -> Result<RunOutcome, StoreError> {
-        let scan = ScanSegment {
-            segment: held.key.segment,
-            total: held.key.total,
-        };
-        let context = self
-            .context
-            .for_segment(scan, self.settings.items_per_second);
-        loop {
-            let near_deadline = Instant::now() + self.settings.stop_before_deadline >= deadline;
-            if near_deadline || stop.load(Ordering::Relaxed) {
-                let mut next = held.revised();
-                next.attempts.lease = None;
-                self.store.save_segment(&next).await?;
-                return Ok(RunOutcome::Yielded);
-            }
-            // The segment's checkpoint is where it sees the job cancelled, or ended.
-            match self
-                .store
-                .get(&held.key.job_id)
-                .await?
-                .map(|job| job.job.status)
-            {
-                Some(JobStatus::Accepted) => {}
-                Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
-                _ => return Ok(RunOutcome::NotRunnable),
-            }
-            if let Some(outcome) = self.segment_page(held, migration, &context).await? {
-                return Ok(outcome);
-            }
-            if held.done {
-                return Ok(RunOutcome::Completed);
-            }
-        }
-    }
-
-    /// Migrates the segment's next page and checkpoints it; `Some` when that ends the run
-    /// (a lost lease). A step that fails is an error like any other.
-    async fn segment_page(
-        &self,
-        held: &mut SegmentRun,
-        migration: &dyn Migration,
-        context: &MigrationContext<'_>,
-    ) -> Result<Option<RunOutcome>, StoreError> {
-        let started = Instant::now();
-        let cursor = held.cursor.clone();
-        let step = migration.step(context, cursor.as_deref());
-        let renew = |held: SegmentRun| async move {
-            let renewed = self.leased(&held);
-            Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
-        };
-        let Some(step) = self.holding_lease(step, held, renew).await? else {
-            return self.lost_write(&held.key.job_id).await.map(Some);
-        };
-        let step = step?;
-        let mut next = self.leased(held);
-        next.items_scanned += step.items_scanned;
-        next.items_changed += step.items_changed;
-        next.items_skipped += step.items_skipped;
-        next.duration_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        next.done = step.next.is_none();
-        next.cursor = step.next;
-        next.attempts.succeeded();
-        if next.done {
-            next.attempts.lease = None;
-        }
-        if !self.store.save_segment(&next).await? {
-            // Another worker took the segment, or the job ended and deleted it.
-            return self.lost_write(&held.key.job_id).await.map(Some);
-        }
-        *held = next;
-        Ok(None)
-    }
-
-    /// Takes the segment's lease, as [`Runner::claim`] takes a job's: `None` when it is
-    /// finished, held by another worker, or waiting after a failure. A lease that ran out
-    /// is a run that died, and counts as a failed attempt; after too many, the segment is
-    /// given up (the job's runner then gives the job up with it).
-    async fn claim_segment(&self, key: &SegmentKey) -> Result<Option<SegmentRun>, StoreError> {
-        let Some(current) = self.store.segments(std::slice::from_ref(key)).await?.pop() else {
-            return Ok(None);
-        };
-        if current.is_finished() {
-            return Ok(None);
-        }
-        let mut next = self.leased(&current);
-        match self.verdict(&current.attempts, instant::now()) {
-            Verdict::Leave => return Ok(None),
-            Verdict::GiveUp(reason) => {
-                next.attempts.lease = None;
-                next.gave_up = Some(format!("{key}: {reason}"));
-            }
-            Verdict::Take { failures } => next.attempts.failures = failures,
-        }
-        Ok(self.store.save_segment(&next).await?.then_some(next))
-    }
-
-    /// The segment's next revision, leased to this worker.
-    fn leased(&self, current: &SegmentRun) -> SegmentRun {
-        let mut next = current.revised();
-        next.attempts.lease = Some(self.lease());
-        next
-    }
-
-    /// A segment's attempt failed: it lets go of its lease, counts the failure as a job
-    /// does ([`Runner::failed`]) and waits before its next attempt.
-    async fn segment_failed(
-        &self,
-        current: &SegmentRun,
-        doing: &str,
-        error: StoreError,
-    ) -> RunOutcome {
-        let reason = attempt_failure(doing, &error);
-        tracing::warn!(job = %current.key.job_id, %error, %reason, "segment attempt failed");
-        let mut next = current.revised();
-        self.record_failure(&mut next.attempts, &error, reason.clone());
-        // If this write fails too, the lease runs out and the next claim counts the failure.
-        if let Err(error) = self.store.save_segment(&next).await {
-            tracing::warn!(job = %current.key.job_id, %error, "could not record the failure");
-        }
-        RunOutcome::Failed(reason)
     }
 }
 
