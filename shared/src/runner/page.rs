@@ -9,10 +9,11 @@ use crate::migration::{Migration, Step};
 use crate::model::{MigrationProgress, MigrationReport, SegmentKey, StoredJob};
 use crate::store::{RunStore, StoreError};
 
-/// A step's end: its result and the job as last written (the renewals change it), or the
-/// run's end when a renewal lost its race.
+/// A step's end: its result and the job as last written (the renewals change it), the step
+/// cut short at the deadline, or the run's end when a renewal lost its race.
 enum Stepped {
     Done(Box<StoredJob>, Result<Step, StoreError>),
+    Cut(Box<StoredJob>),
     Stopped(RunOutcome),
 }
 
@@ -47,7 +48,8 @@ impl<S: RunStore> Runner<'_, S> {
         if fresh && migration.segmentable() && total > 1 {
             return self.fan_out(current, progress, total).await;
         }
-        self.migrate_page(current, migration, progress).await
+        self.migrate_page(current, migration, progress, deadline)
+            .await
     }
 
     /// The progress of `migration` before its first page.
@@ -62,14 +64,19 @@ impl<S: RunStore> Runner<'_, S> {
         current: &StoredJob,
         migration: &dyn Migration,
         mut progress: MigrationProgress,
+        deadline: Instant,
     ) -> Result<Flow, StoreError> {
         let version = progress.version;
         let started = Instant::now();
         let (held, step) = match self
-            .step_holding_lease(current, migration, &progress)
+            .step_holding_lease(current, migration, &progress, deadline)
             .await?
         {
             Stepped::Done(held, step) => (held, step),
+            Stepped::Cut(held) => {
+                self.release(&held).await?;
+                return Ok(Flow::Stop(RunOutcome::Yielded));
+            }
             Stepped::Stopped(outcome) => return Ok(Flow::Stop(outcome)),
         };
         let step = match step {
@@ -115,15 +122,18 @@ impl<S: RunStore> Runner<'_, S> {
         }
     }
 
-    /// Runs one step while renewing the job's lease (see [`Runner::holding_lease`]). A
-    /// renewal that failed fails the step, against the job as last written.
+    /// Runs one step while renewing the job's lease (see [`Runner::holding_lease`]), cut
+    /// short at the deadline. A renewal that failed fails the step, against the job as last
+    /// written.
     async fn step_holding_lease(
         &self,
         current: &StoredJob,
         migration: &dyn Migration,
         progress: &MigrationProgress,
+        deadline: Instant,
     ) -> Result<Stepped, StoreError> {
         let step = migration.step(&self.context, progress.cursor.as_deref());
+        let step = self.until_deadline(step, deadline);
         let renew = |held: StoredJob| async move {
             let renewed = self.next_revision(&held);
             let saved = self.store.save(&held.job.meta.version_id, &renewed).await?;
@@ -131,11 +141,26 @@ impl<S: RunStore> Runner<'_, S> {
         };
         let mut held = current.clone();
         let step = match self.holding_lease(step, &mut held, renew).await {
-            Ok(Some(step)) => step,
+            Ok(Some(Some(step))) => step,
+            Ok(Some(None)) => return Ok(Stepped::Cut(Box::new(held))),
             Ok(None) => return Ok(Stepped::Stopped(self.lost_write(&held.job.id).await?)),
             Err(error) => Err(error),
         };
         Ok(Stepped::Done(Box::new(held), step))
+    }
+
+    /// `work`, dropped once less than the stop margin is left before `deadline`: `None`
+    /// then. Lambda would kill a page that outlives the deadline, leaving its leases to run
+    /// out; a step is idempotent, so the next run does a page cut short again.
+    pub(super) async fn until_deadline<T>(
+        &self,
+        work: impl Future<Output = T>,
+        deadline: Instant,
+    ) -> Option<T> {
+        let stop_at = deadline
+            .checked_sub(self.settings.stop_before_deadline)
+            .unwrap_or(deadline);
+        tokio::time::timeout_at(stop_at.into(), work).await.ok()
     }
 
     /// Runs `work` while renewing a lease on `held` every third of it: work that runs long

@@ -78,10 +78,7 @@ impl<S: RunStore> Runner<'_, S> {
         loop {
             let near_deadline = Instant::now() + self.settings.stop_before_deadline >= deadline;
             if near_deadline || stop.load(Ordering::Relaxed) {
-                let mut next = held.revised();
-                next.attempts.lease = None;
-                self.store.save_segment(&next).await?;
-                return Ok(RunOutcome::Yielded);
+                return self.yield_segment(held).await;
             }
             // The segment's checkpoint is where it sees the job cancelled, or ended.
             match self
@@ -94,7 +91,10 @@ impl<S: RunStore> Runner<'_, S> {
                 Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
                 _ => return Ok(RunOutcome::NotRunnable),
             }
-            if let Some(outcome) = self.segment_page(held, migration, &context).await? {
+            if let Some(outcome) = self
+                .segment_page(held, migration, &context, deadline)
+                .await?
+            {
                 return Ok(outcome);
             }
             if held.done {
@@ -103,25 +103,37 @@ impl<S: RunStore> Runner<'_, S> {
         }
     }
 
+    /// Lets go of the segment; the next run resumes from its checkpoint.
+    async fn yield_segment(&self, held: &SegmentRun) -> Result<RunOutcome, StoreError> {
+        let mut next = held.revised();
+        next.attempts.lease = None;
+        self.store.save_segment(&next).await?;
+        Ok(RunOutcome::Yielded)
+    }
+
     /// Migrates the segment's next page and checkpoints it; `Some` when that ends the run
-    /// (a lost lease). A step that fails is an error like any other.
+    /// (a lost lease, the page cut short at the deadline). A step that fails is an error
+    /// like any other.
     async fn segment_page(
         &self,
         held: &mut SegmentRun,
         migration: &dyn Migration,
         context: &MigrationContext<'_>,
+        deadline: Instant,
     ) -> Result<Option<RunOutcome>, StoreError> {
         let started = Instant::now();
         let cursor = held.cursor.clone();
         let step = migration.step(context, cursor.as_deref());
+        let step = self.until_deadline(step, deadline);
         let renew = |held: SegmentRun| async move {
             let renewed = self.leased(&held);
             Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
         };
-        let Some(step) = self.holding_lease(step, held, renew).await? else {
-            return self.lost_write(&held.key.job_id).await.map(Some);
+        let step = match self.holding_lease(step, held, renew).await? {
+            Some(Some(step)) => step?,
+            Some(None) => return self.yield_segment(held).await.map(Some),
+            None => return self.lost_write(&held.key.job_id).await.map(Some),
         };
-        let step = step?;
         let mut next = self.leased(held);
         next.items_scanned += step.items_scanned;
         next.items_changed += step.items_changed;

@@ -230,3 +230,29 @@ impl Migration for Broken {
         Box::pin(async { Err(StoreError::Failed("the disk is full".into())) })
     }
 }
+
+/// A migration whose step never ends: a page slower than any deadline (a budget's share of
+/// a few items an hour, a table that stopped answering without an error).
+pub struct Stalling;
+
+impl Migration for Stalling {
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn name(&self) -> &'static str {
+        "stalling"
+    }
+
+    fn segmentable(&self) -> bool {
+        true
+    }
+
+    fn step<'a>(
+        &'a self,
+        _: &'a MigrationContext<'a>,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Step, StoreError>> {
+        Box::pin(std::future::pending())
+    }
+}
