@@ -89,9 +89,10 @@ impl Migration for Touch {
         Box::pin(async move {
             let (items, next) = scan_page(context, context.jobs_table, cursor).await?;
             let ids = finished_jobs(&items);
+            context.budget.reserve(ids.len() as u64).await?;
             let changed = stream::iter(ids)
                 .map(|id| async move {
-                    context.budget.take().await;
+                    context.budget.take().await?;
                     touch(context.client, context.jobs_table, id, self.0).await
                 })
                 .buffer_unordered(CONCURRENCY)

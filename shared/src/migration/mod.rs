@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 
 use crate::store::{DynamoStore, RunStore, StoreError};
 
-pub use budget::WriteBudget;
+pub use budget::{SharedBudget, Window, WriteBudget};
 pub use expire_finished::ExpireFinishedJobs;
 pub use index_keys::RewriteIndexKeys;
 pub use registry::Registry;
@@ -34,7 +34,7 @@ pub struct MigrationContext<'a> {
     /// How many items a step reads at most.
     pub page_size: usize,
     /// How fast a step may write; every write made through this context shares it.
-    pub budget: WriteBudget,
+    pub budget: WriteBudget<'a>,
     /// The part of the table a step of a segmentable migration walks; `None`: all of it.
     pub segment: Option<ScanSegment>,
 }
@@ -69,18 +69,20 @@ impl<'a> MigrationContext<'a> {
         }
     }
 
-    /// A context for one segment of a parallel run, with its share of the budget: a
-    /// migration's `items_per_second`, divided evenly between its `segment.total` segments,
-    /// so they keep to it together wherever each one runs.
-    pub fn for_segment(&self, segment: ScanSegment, items_per_second: Option<u32>) -> Self {
+    /// A context for one page of one segment of a parallel run: pages of at most
+    /// `page_size` items, writing within `budget`.
+    pub fn for_segment(
+        &self,
+        segment: ScanSegment,
+        page_size: usize,
+        budget: WriteBudget<'a>,
+    ) -> Self {
         Self {
             client: self.client,
             jobs_table: self.jobs_table,
             retention: self.retention,
-            page_size: self.page_size,
-            budget: items_per_second.map_or_else(WriteBudget::unlimited, |rate| {
-                WriteBudget::items_per_second((rate / segment.total.max(1)).max(1))
-            }),
+            page_size,
+            budget,
             segment: Some(segment),
         }
     }

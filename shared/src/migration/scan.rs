@@ -108,9 +108,10 @@ where
         }
     }
     let write = &write;
+    context.budget.reserve(picked.len() as u64).await?;
     let items_changed = stream::iter(picked)
         .map(|change| async move {
-            context.budget.take().await;
+            context.budget.take().await?;
             write(change).await
         })
         .buffer_unordered(CONCURRENCY)

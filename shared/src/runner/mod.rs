@@ -7,6 +7,7 @@
 //! its deadline and the next one resumes from the last checkpoint. A failed attempt backs
 //! off before the next, and after a bounded number in a row the job ends as `error`.
 
+mod budget;
 mod claim;
 mod end;
 mod output;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::claim::Verdict;
 use super::{RunOutcome, Runner, attempt_failure};
-use crate::migration::{Migration, MigrationContext, ScanSegment};
+use crate::migration::Migration;
 use crate::model::{JobStatus, SegmentKey, SegmentRun, instant};
 use crate::store::{RunStore, StoreError};
 
@@ -68,13 +68,6 @@ impl<S: RunStore> Runner<'_, S> {
         deadline: Instant,
         stop: &AtomicBool,
     ) -> Result<RunOutcome, StoreError> {
-        let scan = ScanSegment {
-            segment: held.key.segment,
-            total: held.key.total,
-        };
-        let context = self
-            .context
-            .for_segment(scan, self.settings.items_per_second);
         loop {
             let near_deadline = Instant::now() + self.settings.stop_before_deadline >= deadline;
             if near_deadline || stop.load(Ordering::Relaxed) {
@@ -91,10 +84,7 @@ impl<S: RunStore> Runner<'_, S> {
                 Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
                 _ => return Ok(RunOutcome::NotRunnable),
             }
-            if let Some(outcome) = self
-                .segment_page(held, migration, &context, deadline)
-                .await?
-            {
+            if let Some(outcome) = self.segment_page(held, migration, deadline).await? {
                 return Ok(outcome);
             }
             if held.done {
@@ -118,18 +108,20 @@ impl<S: RunStore> Runner<'_, S> {
         &self,
         held: &mut SegmentRun,
         migration: &dyn Migration,
-        context: &MigrationContext<'_>,
         deadline: Instant,
     ) -> Result<Option<RunOutcome>, StoreError> {
         let started = Instant::now();
+        let context = self.page_context(&held.key);
         let cursor = held.cursor.clone();
-        let step = migration.step(context, cursor.as_deref());
+        let step = migration.step(&context, cursor.as_deref());
         let step = self.until_deadline(step, deadline);
         let renew = |held: SegmentRun| async move {
             let renewed = self.leased(&held);
             Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
         };
-        let step = match self.holding_lease(step, held, renew).await? {
+        let stepped = self.holding_lease(step, held, renew).await;
+        context.budget.settle().await;
+        let step = match stepped? {
             Some(Some(step)) => step?,
             Some(None) => return self.yield_segment(held).await.map(Some),
             None => return self.lost_write(&held.key.job_id).await.map(Some),

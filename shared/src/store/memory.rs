@@ -26,6 +26,8 @@ struct State {
     data_version: u32,
     deliveries: BTreeMap<Delivery, JobId>,
     segments: BTreeMap<(JobId, u32, u32), SegmentRun>,
+    /// Where each migration's next window of writes starts, in epoch ms.
+    budgets: BTreeMap<(JobId, u32), i64>,
 }
 
 impl MemoryStore {
@@ -68,6 +70,7 @@ impl State {
         self.jobs.insert(next.job.id.clone(), next.clone());
         for key in dropped {
             self.segments.remove(&slot(key));
+            self.budgets.remove(&(key.job_id.clone(), key.version));
         }
     }
 
@@ -250,6 +253,38 @@ impl RunStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn reserve_writes(
+        &self,
+        migration: &SegmentKey,
+        length_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let now_ms = instant::millis(instant::now());
+        let mut state = self.lock();
+        let next = state
+            .budgets
+            .entry((migration.job_id.clone(), migration.version))
+            .or_insert(now_ms);
+        let start = (*next).max(now_ms);
+        *next = start + length_ms;
+        Ok(start)
+    }
+
+    async fn return_writes(
+        &self,
+        migration: &SegmentKey,
+        reserved_until_ms: i64,
+        used_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let budget = (migration.job_id.clone(), migration.version);
+        if let Some(next) = state.budgets.get_mut(&budget)
+            && *next == reserved_until_ms
+        {
+            *next = used_until_ms;
+        }
+        Ok(())
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

@@ -223,6 +223,25 @@ pub trait RunStore: JobStore {
         next: &SegmentRun,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Reserves the next `length_ms` of the write budget the segments of `migration`'s
+    /// migration share, and says where the window starts (epoch ms): no earlier than now,
+    /// and after every window reserved before, wherever its segment runs. The budget goes
+    /// with the segments.
+    fn reserve_writes(
+        &self,
+        migration: &SegmentKey,
+        length_ms: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Hands back the end of a window [`reserve_writes`](Self::reserve_writes) gave, from
+    /// `used_until_ms` to `reserved_until_ms`, unless a later window was reserved since.
+    fn return_writes(
+        &self,
+        migration: &SegmentKey,
+        reserved_until_ms: i64,
+        used_until_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at.
     fn accepted_jobs(
         &self,

@@ -117,6 +117,7 @@ impl World {
             let registry = Registry::built_in();
             let runner = self.runner(registry, format!("settle-{round}"));
             let _ = Box::pin(runner.sweep(Instant::now() + FAR)).await;
+            drop(runner);
             let after = self.snapshot().await;
             self.check(&after)?;
             if !after
@@ -220,6 +221,7 @@ impl World {
                     _ = runner.sweep(Instant::now() + FAR) => false,
                     () = self.plan.crashed() => true,
                 };
+                drop(runner);
                 self.counts.crashes += u64::from(crashed);
                 Ok(())
             }

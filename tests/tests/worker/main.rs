@@ -1,6 +1,7 @@
 //! Jobs really run (docs/design.md): the runner, the worker's entrypoints, and event kick-offs,
 //! against a real engine.
 
+mod budget;
 mod deadlines;
 mod events;
 mod faults;

@@ -2,6 +2,7 @@
 //! mean, the table's schema and provisioning, items, single-item reads and writes, searches,
 //! and kick-off bookkeeping.
 
+mod budget;
 mod client;
 pub(crate) mod errors;
 pub(crate) mod item;
@@ -158,6 +159,28 @@ impl RunStore for DynamoStore {
 
     async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
         self.table.save_segment(next).await
+    }
+
+    async fn reserve_writes(
+        &self,
+        migration: &SegmentKey,
+        length_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let now_ms = instant::millis(instant::now());
+        self.table
+            .reserve_writes(migration, length_ms, now_ms)
+            .await
+    }
+
+    async fn return_writes(
+        &self,
+        migration: &SegmentKey,
+        reserved_until_ms: i64,
+        used_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.table
+            .return_writes(migration, reserved_until_ms, used_until_ms)
+            .await
     }
 
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {

@@ -70,6 +70,14 @@ pub fn segment_key(key: &SegmentKey) -> String {
     )
 }
 
+/// The item holding the write budget the segments of a migration share.
+pub fn budget_key(key: &SegmentKey) -> String {
+    format!("~budget~{}~{}", key.job_id.as_str(), key.version)
+}
+
+/// Where a shared write budget's next free window starts, in epoch milliseconds.
+pub const NEXT_WRITE_AT_MS: &str = "nextWriteAtMs";
+
 /// The `type-index` sort key: status first, so one status of one type is one key range.
 pub fn type_sort_key(status: &str, position: &str) -> String {
     format!("{status}#{position}")

@@ -105,6 +105,7 @@ impl Table {
                 .build(),
         ];
         items.extend(segments.iter().map(|key| self.delete_segment(key, false)));
+        items.push(self.delete_budget(&segments[0]));
         let result = self
             .client
             .transact_write_items()
@@ -156,6 +157,7 @@ impl Table {
                 .iter()
                 .map(|key| self.delete_segment(key, true)),
         );
+        items.extend(done_segments.first().map(|key| self.delete_budget(key)));
         let result = self
             .client
             .transact_write_items()
