@@ -59,6 +59,9 @@ pub enum Fault {
     /// The request waits, before it is sent or after it was applied, until the test has
     /// done something else ([`FaultPlan::paused`], [`FaultPlan::resume`]).
     Pause { after: bool },
+    /// A `BatchGetItem` answered with every key it asked for left unprocessed, as DynamoDB
+    /// answers when the table is busy. Other operations pass.
+    LeaveUnprocessed,
 }
 
 impl Fault {
@@ -75,6 +78,7 @@ impl Fault {
             Self::CrashBefore => "crash before a request",
             Self::CrashAfter => "crash after a request",
             Self::Pause { .. } => "pause for another caller",
+            Self::LeaveUnprocessed => "keys left unprocessed",
         }
     }
 }
@@ -273,6 +277,10 @@ impl HttpConnector for FaultyConnector {
                     plan.resume.notified().await;
                     inner.call(request).await
                 }
+                Some(Fault::LeaveUnprocessed) if operation == "BatchGetItem" => {
+                    Ok(unprocessed_answer(&request))
+                }
+                Some(Fault::LeaveUnprocessed) => inner.call(request).await,
                 Some(Fault::Pause { after: true }) => {
                     let answer = inner.call(request).await;
                     plan.paused.notify_one();
@@ -292,6 +300,25 @@ fn transaction_size(request: &HttpRequest) -> usize {
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
         .and_then(|body| body["TransactItems"].as_array().map(Vec::len))
         .unwrap_or(0)
+}
+
+/// A `BatchGetItem` answer that reads nothing and leaves every key asked for to later.
+fn unprocessed_answer(request: &HttpRequest) -> HttpResponse {
+    let asked = request
+        .body()
+        .bytes()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+        .map(|body| body["RequestItems"].clone())
+        .unwrap_or_default();
+    let body = serde_json::json!({ "Responses": {}, "UnprocessedKeys": asked });
+    let mut response = HttpResponse::new(
+        200.try_into().expect("a valid status"),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
 }
 
 /// DynamoDB's answer for the error `code`, with cancellation reasons for a transaction.

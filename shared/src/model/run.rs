@@ -38,9 +38,13 @@ pub struct MigrationProgress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_items: Option<u64>,
     /// When the migration runs as parallel Scan segments: how many. Each keeps its own
-    /// checkpoint; the counts here are their sums, and the duration the longest's.
+    /// checkpoint; the counts here are their sums, and the duration the time since they
+    /// started, however many ran at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<u32>,
+    /// When its segments were started, in epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<i64>,
 }
 
 impl MigrationProgress {
@@ -55,6 +59,7 @@ impl MigrationProgress {
             duration_ms: 0,
             estimated_items,
             segments: None,
+            started_at_ms: None,
         }
     }
 
@@ -163,14 +168,17 @@ impl RunState {
         let current = self.current.as_ref()?;
         let total = current.estimated_items?;
         let rate = current.rate();
-        if rate == 0 {
+        // DynamoDB's item count lags the table by hours and reads 0 for a new one: an
+        // estimate of nothing, or one the last scan has passed, says nothing about what is
+        // left.
+        if rate == 0 || total == 0 {
             return None;
         }
         let later = plan.len().saturating_sub(self.applied.len() + 1) as u64;
         let items_left = total
             .saturating_sub(current.items_scanned)
             .saturating_add(total.saturating_mul(later));
-        Some(items_left.div_ceil(rate))
+        (items_left > 0).then(|| items_left.div_ceil(rate))
     }
 }
 
@@ -224,6 +232,7 @@ mod tests {
             duration_ms: 500,
             estimated_items: None,
             segments: None,
+            started_at_ms: None,
         });
         assert_eq!(run.progress(), "migration 2/3: 4000 items");
         run.current.as_mut().unwrap().estimated_items = Some(20_000);
@@ -243,6 +252,12 @@ mod tests {
         // An estimate the scan has passed is no longer shown.
         run.current.as_mut().unwrap().estimated_items = Some(3000);
         assert_eq!(run.progress(), "migration 2/3: 4000 items, ~1 s left");
+        // An estimate of nothing, or one the last migration has passed, gives no time.
+        run.current.as_mut().unwrap().estimated_items = Some(0);
+        assert_eq!(run.progress(), "migration 2/3: 4000 items");
+        run.plan = Some(vec![1, 2]);
+        run.current.as_mut().unwrap().estimated_items = Some(3000);
+        assert_eq!(run.progress(), "migration 2/2: 4000 items");
         run.plan = Some(vec![1]);
         run.current = None;
         assert_eq!(run.progress(), "finishing: 1 migrations applied");
@@ -262,6 +277,7 @@ mod tests {
                 duration_ms: 500,
                 estimated_items: Some(20_000),
                 segments: None,
+                started_at_ms: None,
             }),
             attempts: Attempts {
                 retry_at_ms: Some(millis(now) + 39_500),
@@ -315,6 +331,7 @@ mod tests {
                     duration_ms,
                     estimated_items: Some(estimate),
                     segments: Some(64),
+                    started_at_ms: None,
                 }),
                 ..RunState::default()
             };

@@ -46,6 +46,7 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> Result<Flow, StoreError> {
         let progress = MigrationProgress {
             segments: Some(total),
+            started_at_ms: Some(instant::millis(instant::now())),
             ..progress
         };
         let segments: Vec<SegmentRun> = SegmentKey::all(&current.job.id, progress.version, total)
@@ -220,7 +221,7 @@ impl<S: RunStore> Runner<'_, S> {
         if let Some(reason) = segments.iter().find_map(|run| run.gave_up.clone()) {
             return Ok(Survey::Ended(Flow::Stop(self.give_up(held, reason).await?)));
         }
-        let summed = summed(progress, &segments);
+        let summed = summed(progress, &segments, instant::millis(instant::now()));
         let applied = segments.iter().all(|run| run.done).then_some(keys);
         match self
             .checkpoint(held, summed, migration.name(), applied)
@@ -239,19 +240,58 @@ fn log_segment_run(key: &SegmentKey, outcome: Result<RunOutcome, StoreError>) {
     }
 }
 
-/// The migration's progress as the sum of its segments: items counted across them, and the
-/// time of the longest, since they run side by side.
-fn summed(progress: &MigrationProgress, segments: &[SegmentRun]) -> MigrationProgress {
+/// The migration's progress at `now_ms` as the sum of its segments: items counted across
+/// them, and the time since they were started, so the rate is the migration's whether its
+/// segments ran side by side or in waves (the longest segment's time, before that was kept).
+fn summed(progress: &MigrationProgress, segments: &[SegmentRun], now_ms: i64) -> MigrationProgress {
+    let longest = segments.iter().map(|run| run.duration_ms).max();
+    let elapsed = progress
+        .started_at_ms
+        .and_then(|started| u64::try_from(now_ms - started).ok());
     MigrationProgress {
         cursor: None,
         items_scanned: segments.iter().map(|run| run.items_scanned).sum(),
         items_changed: segments.iter().map(|run| run.items_changed).sum(),
         items_skipped: segments.iter().map(|run| run.items_skipped).sum(),
-        duration_ms: segments
-            .iter()
-            .map(|run| run.duration_ms)
-            .max()
-            .unwrap_or(0),
+        duration_ms: elapsed.or(longest).unwrap_or(0),
         ..progress.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobId;
+
+    #[test]
+    fn segments_run_in_waves_take_the_migrations_time_not_the_longest_ones() {
+        let keys = SegmentKey::all(&JobId::generate(), 1, 4);
+        let segments: Vec<SegmentRun> = keys
+            .into_iter()
+            .map(|key| SegmentRun {
+                items_scanned: 1000,
+                duration_ms: 1000,
+                ..SegmentRun::new(key)
+            })
+            .collect();
+        // Two at a time: two waves of a second each, started 2 s before.
+        let progress = MigrationProgress {
+            segments: Some(4),
+            started_at_ms: Some(10_000),
+            ..MigrationProgress::starting(1, Some(8000))
+        };
+        let summed = summed(&progress, &segments, 12_000);
+        assert_eq!((summed.items_scanned, summed.duration_ms), (4000, 2000));
+        assert_eq!(summed.rate(), 2000);
+        // Progress written before the start was kept: the longest segment's time.
+        let older = MigrationProgress {
+            started_at_ms: None,
+            ..progress
+        };
+        assert_eq!(summed_at(&older, &segments), 1000);
+    }
+
+    fn summed_at(progress: &MigrationProgress, segments: &[SegmentRun]) -> u64 {
+        summed(progress, segments, 12_000).duration_ms
     }
 }

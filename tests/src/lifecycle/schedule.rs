@@ -93,7 +93,7 @@ impl Action {
     fn operations(&self) -> &'static [&'static str] {
         match self {
             Self::KickOff { .. } => &["GetItem", "TransactWriteItems", "PutItem"],
-            Self::Cancel { .. } => &["GetItem", "PutItem"],
+            Self::Cancel { .. } => &["GetItem", "PutItem", "TransactWriteItems"],
             Self::Poll { .. } | Self::Read { .. } => &["GetItem"],
             Self::Search { .. } => &["Query", "GetItem"],
             Self::Run { .. } | Self::Sweep { .. } | Self::Interleave { .. } => &[
@@ -103,6 +103,8 @@ impl Action {
                 "UpdateItem",
                 "Scan",
                 "Query",
+                "BatchGetItem",
+                "DescribeTable",
             ],
             Self::AdvanceClock => &[],
         }
@@ -258,7 +260,7 @@ fn fault_rule(rng: &mut Rng, operations: &[&'static str], crashes: bool) -> Faul
         CancelReason::Conflict,
         CancelReason::Capacity,
     ];
-    let fault = match rng.below(if crashes { 10 } else { 8 }) {
+    let fault = match rng.below(if crashes { 11 } else { 9 }) {
         0 => Fault::Throttle,
         1 => Fault::ServerError,
         2 => Fault::Conflict,
@@ -269,7 +271,8 @@ fn fault_rule(rng: &mut Rng, operations: &[&'static str], crashes: bool) -> Faul
         5 => Fault::LoseAnswerAsTimeout,
         6 => Fault::LoseAnswerAs500,
         7 => Fault::Latency(1 + rng.below(20) as u16),
-        8 => Fault::CrashBefore,
+        8 => Fault::LeaveUnprocessed,
+        9 => Fault::CrashBefore,
         _ => Fault::CrashAfter,
     };
     FaultRule {

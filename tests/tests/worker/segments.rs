@@ -505,3 +505,38 @@ async fn a_worker_without_the_segments_migration_leaves_it_unclaimed() {
     let segment = segments_of(&env, &job, 2).await.remove(0);
     assert_eq!((segment.revision, segment.attempts.lease), (0, None));
 }
+
+/// DynamoDB leaves keys of a BatchGetItem unprocessed when the table is busy. Asked again a
+/// few times with a growing wait, they are read; while the table stays busy, the read ends
+/// as throttled instead of asking again without end.
+#[tokio::test]
+async fn unprocessed_segment_keys_are_asked_again_a_bounded_number_of_times() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(20)).await;
+    let job = env.kick_off(1).await.id;
+    let registry = Registry::built_in();
+    start_segments(&env, registry, &job).await;
+    let keys = SegmentKey::all(&job, 1, SEGMENTS);
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+
+    plan.set(
+        (0..3)
+            .map(|occurrence| FaultRule {
+                operation: "BatchGetItem",
+                occurrence,
+                fault: Fault::LeaveUnprocessed,
+            })
+            .collect(),
+    );
+    assert_eq!(store.segments(&keys).await.unwrap().len(), keys.len());
+
+    plan.always_on("BatchGetItem", Fault::LeaveUnprocessed);
+    let busy = tokio::time::timeout(Duration::from_secs(60), store.segments(&keys))
+        .await
+        .expect("the read asked again without end");
+    let error = busy.unwrap_err();
+    assert!(error.is_throttling(), "{error}");
+    let (injected, _) = plan.counts();
+    assert!(injected["keys left unprocessed"] < 20, "{injected:?}");
+}

@@ -3,6 +3,8 @@
 //! `type`, so no index holds them, and no expiry: the job's write that applies their
 //! migration deletes them, or its final write does.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
@@ -15,10 +17,15 @@ use super::schema::{DONE, ID, REVISION, segment_key};
 use super::table::{Table, s};
 use super::write_id::WriteId;
 use crate::model::{SegmentKey, SegmentRun, StoredJob};
-use crate::store::StoreError;
+use crate::store::{StoreError, Transient};
 
 /// Keys a BatchGetItem reads at most.
 const BATCH_GET_LIMIT: usize = 100;
+
+/// How often keys DynamoDB left unprocessed are asked for before the read counts as
+/// throttled, and the first wait before asking again (doubled each time: 3 s in all).
+const UNPROCESSED_ATTEMPTS: u32 = 6;
+const UNPROCESSED_BACKOFF: Duration = Duration::from_millis(50);
 
 fn to_item(run: &SegmentRun, write: &WriteId) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(run)
@@ -75,7 +82,20 @@ impl Table {
                 .iter()
                 .map(|key| Item::from([(ID.to_owned(), s(segment_key(key)))]))
                 .collect();
-            while !pending.is_empty() {
+            for attempt in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == UNPROCESSED_ATTEMPTS {
+                    return Err(StoreError::unavailable(
+                        Transient::Throttled,
+                        format!("{} segment keys were left unprocessed", pending.len()),
+                    ));
+                }
+                if attempt > 0 {
+                    // DynamoDB leaves keys when it is busy: ask again after a growing wait.
+                    tokio::time::sleep(UNPROCESSED_BACKOFF * (1 << attempt)).await;
+                }
                 let wanted = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .consistent_read(true)
@@ -97,7 +117,6 @@ impl Table {
                 {
                     found.push(decode(item)?);
                 }
-                // DynamoDB may leave keys for later when it is busy: they are asked again.
                 pending = output
                     .unprocessed_keys
                     .unwrap_or_default()
