@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use super::Runner;
 use crate::migration::{MigrationContext, ScanSegment, SharedBudget, Window, WriteBudget};
 use crate::model::{SegmentKey, instant};
-use crate::store::{RunStore, StoreError};
+use crate::store::{Reservation, RunStore, StoreError};
 
 /// How much of the budget one page writes at most: short pages keep the segments' turns
 /// short, and a page's writes well inside its run's deadline.
@@ -23,25 +23,33 @@ struct StoredBudget<'s, S> {
     store: &'s S,
     migration: SegmentKey,
     rate: u32,
-    /// Where the windows this page reserved start and end, in epoch ms, by their start.
-    reserved: Mutex<Vec<(tokio::time::Instant, i64, i64)>>,
+    /// The windows this page reserved: where each starts here, its reservation, its end.
+    reserved: Mutex<Vec<(tokio::time::Instant, Reservation, i64)>>,
 }
 
 impl<S: RunStore> SharedBudget for StoredBudget<'_, S> {
     fn reserve(&self, writes: u64) -> BoxFuture<'_, Result<Window, StoreError>> {
         Box::pin(async move {
             let length_ms = duration_ms(writes, self.rate);
-            let start_ms = self
+            let reservation = self
                 .store
                 .reserve_writes(&self.migration, length_ms)
                 .await?;
-            let wait_ms = start_ms - instant::millis(instant::now());
-            let start = tokio::time::Instant::now()
-                + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+            // The window where the store put it, in the past by the reservation's time when
+            // it started at once: those slots go at once, inside the window, never after it.
+            let now = tokio::time::Instant::now();
+            let offset_ms = reservation.start_ms - instant::millis(instant::now());
+            let offset = Duration::from_millis(offset_ms.unsigned_abs());
+            let start = if offset_ms >= 0 {
+                now + offset
+            } else {
+                now.checked_sub(offset).unwrap_or(now)
+            };
+            let end_ms = reservation.start_ms + length_ms;
             self.reserved
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push((start, start_ms, start_ms + length_ms));
+                .push((start, reservation, end_ms));
             Ok(Window { start, writes })
         })
     }
@@ -53,17 +61,21 @@ impl<S: RunStore> SharedBudget for StoredBudget<'_, S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .iter()
             .find(|(start, ..)| *start == window.start)
-            .map(|&(_, start_ms, end_ms)| (start_ms, end_ms));
+            .map(|(_, reservation, end_ms)| (reservation.clone(), *end_ms));
         Box::pin(async move {
-            let Some((start_ms, end_ms)) = reserved else {
+            let Some((reservation, end_ms)) = reserved else {
                 return;
             };
-            let used_until_ms = start_ms + duration_ms(used, self.rate);
+            let used_until_ms = reservation.start_ms + duration_ms(used, self.rate);
             if used_until_ms >= end_ms {
                 return;
             }
             let key = &self.migration;
-            if let Err(error) = self.store.return_writes(key, end_ms, used_until_ms).await {
+            if let Err(error) = self
+                .store
+                .return_writes(key, &reservation, end_ms, used_until_ms)
+                .await
+            {
                 // The rest of the window goes unused: the migration goes slower, never faster.
                 tracing::warn!(job = %key.job_id, %error, "could not hand back unused writes");
             }

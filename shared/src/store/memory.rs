@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
-    StoreError, answer_without_writing, cancellation, segments_ended_by,
+    Cancel, Cancellation, Delivery, JobStore, Kickoff, Reservation, RunStore, SearchPage,
+    SearchQuery, StoreError, answer_without_writing, cancellation, segments_ended_by,
 };
 use crate::model::{
     AsyncJob, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob, instant,
@@ -26,8 +26,9 @@ struct State {
     data_version: u32,
     deliveries: BTreeMap<Delivery, JobId>,
     segments: BTreeMap<(JobId, u32, u32), SegmentRun>,
-    /// Where each migration's next window of writes starts, in epoch ms.
-    budgets: BTreeMap<(JobId, u32), i64>,
+    /// Where each migration's next window of writes starts, in epoch ms, and the mark of
+    /// the reservation that put it there.
+    budgets: BTreeMap<(JobId, u32), (i64, String)>,
 }
 
 impl MemoryStore {
@@ -259,28 +260,34 @@ impl RunStore for MemoryStore {
         &self,
         migration: &SegmentKey,
         length_ms: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Reservation, StoreError> {
         let now_ms = instant::millis(instant::now());
         let mut state = self.lock();
-        let next = state
+        if !state.segments.contains_key(&slot(migration)) {
+            return Err(StoreError::Failed(format!("{migration} is gone")));
+        }
+        let mark = uuid::Uuid::now_v7().to_string();
+        let budget = (migration.job_id.clone(), migration.version);
+        let next = state.budgets.get(&budget).map_or(now_ms, |(next, _)| *next);
+        let start_ms = next.max(now_ms);
+        state
             .budgets
-            .entry((migration.job_id.clone(), migration.version))
-            .or_insert(now_ms);
-        let start = (*next).max(now_ms);
-        *next = start + length_ms;
-        Ok(start)
+            .insert(budget, (start_ms + length_ms, mark.clone()));
+        Ok(Reservation { start_ms, mark })
     }
 
     async fn return_writes(
         &self,
         migration: &SegmentKey,
+        reservation: &Reservation,
         reserved_until_ms: i64,
         used_until_ms: i64,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let budget = (migration.job_id.clone(), migration.version);
-        if let Some(next) = state.budgets.get_mut(&budget)
+        if let Some((next, mark)) = state.budgets.get_mut(&budget)
             && *next == reserved_until_ms
+            && *mark == reservation.mark
         {
             *next = used_until_ms;
         }

@@ -132,6 +132,15 @@ impl Delivery {
     }
 }
 
+/// A window of a migration's shared write budget, as [`RunStore::reserve_writes`] gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Where the window starts, in epoch ms.
+    pub start_ms: i64,
+    /// The reservation's own mark: only it may hand back the window's end.
+    pub mark: String,
+}
+
 /// What a cancel came to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cancel {
@@ -224,20 +233,21 @@ pub trait RunStore: JobStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Reserves the next `length_ms` of the write budget the segments of `migration`'s
-    /// migration share, and says where the window starts (epoch ms): no earlier than now,
-    /// and after every window reserved before, wherever its segment runs. The budget goes
-    /// with the segments.
+    /// migration share: a window no earlier than now and after every window reserved
+    /// before, wherever its segment runs. Only while `migration`'s segment exists: the
+    /// budget goes with the segments, and a page still running then must not bring it back.
     fn reserve_writes(
         &self,
         migration: &SegmentKey,
         length_ms: i64,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Reservation, StoreError>> + Send;
 
-    /// Hands back the end of a window [`reserve_writes`](Self::reserve_writes) gave, from
-    /// `used_until_ms` to `reserved_until_ms`, unless a later window was reserved since.
+    /// Hands back the end of `reservation`'s window, from `used_until_ms` to
+    /// `reserved_until_ms`, unless a later window was reserved since.
     fn return_writes(
         &self,
         migration: &SegmentKey,
+        reservation: &Reservation,
         reserved_until_ms: i64,
         used_until_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

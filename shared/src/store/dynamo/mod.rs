@@ -22,8 +22,8 @@ pub use client::{dynamodb_client, local_client};
 pub use provision::ensure_table;
 
 use super::{
-    Cancel, Cancellation, Delivery, JobStore, Kickoff, RunStore, SearchPage, SearchQuery,
-    StoreError, cancellation, segments_ended_by,
+    Cancel, Cancellation, Delivery, JobStore, Kickoff, Reservation, RunStore, SearchPage,
+    SearchQuery, StoreError, Transient, cancellation, segments_ended_by,
 };
 use crate::model::{AsyncJob, JobId, JobType, SegmentKey, SegmentRun, StoredJob, instant};
 use errors::contention;
@@ -98,8 +98,16 @@ impl JobStore for DynamoStore {
             };
             let ended = segments_ended_by(&next);
             let expected = &current.job.meta.version_id;
-            if self.table.save_dropping(expected, &next, &ended).await? {
-                return Ok(Cancel::Cancelled(next.job));
+            match self.table.save_dropping(expected, &next, &ended).await {
+                Ok(true) => return Ok(Cancel::Cancelled(next.job)),
+                Ok(false) => {}
+                // The job's items were in another transaction (a runner's checkpoint that
+                // applies a migration): read the job again, as for a lost race.
+                Err(StoreError::Unavailable {
+                    kind: Transient::Conflict,
+                    ..
+                }) => {}
+                Err(error) => return Err(error),
             }
         }
         Err(contention())
@@ -165,21 +173,19 @@ impl RunStore for DynamoStore {
         &self,
         migration: &SegmentKey,
         length_ms: i64,
-    ) -> Result<i64, StoreError> {
-        let now_ms = instant::millis(instant::now());
-        self.table
-            .reserve_writes(migration, length_ms, now_ms)
-            .await
+    ) -> Result<Reservation, StoreError> {
+        self.table.reserve_writes(migration, length_ms).await
     }
 
     async fn return_writes(
         &self,
         migration: &SegmentKey,
+        reservation: &Reservation,
         reserved_until_ms: i64,
         used_until_ms: i64,
     ) -> Result<(), StoreError> {
         self.table
-            .return_writes(migration, reserved_until_ms, used_until_ms)
+            .return_writes(migration, reservation, reserved_until_ms, used_until_ms)
             .await
     }
 
