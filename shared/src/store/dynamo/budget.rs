@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 
-use super::errors::{Cancellation, applied, store_error, transaction};
+use super::errors::{Cancellation, applied, store_error};
 use super::item::Item;
 use super::schema::{ID, NEXT_WRITE_AT_MS, WRITE_ID, budget_key, segment_key};
 use super::table::{Table, s};
@@ -46,13 +46,8 @@ impl Table {
                 start_ms: next.map_or_else(now_ms, |next| next.max(now_ms())),
                 mark: uuid::Uuid::now_v7().to_string(),
             };
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(self.reservation(key, &reservation, length_ms, next)))
-                .send()
-                .await;
-            match transaction(result) {
+            let items = self.reservation(key, &reservation, length_ms, next);
+            match self.transact(items).await {
                 Ok(()) => return Ok(reservation),
                 Err(Cancellation::ConditionFailed(0, _)) => {
                     return Err(StoreError::Failed(format!(

@@ -106,13 +106,7 @@ impl Table {
         ];
         items.extend(segments.iter().map(|key| self.delete_segment(key, false)));
         items.push(self.delete_budget(&segments[0]));
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match transaction(result) {
+        match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
             Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
@@ -158,13 +152,7 @@ impl Table {
                 .map(|key| self.delete_segment(key, true)),
         );
         items.extend(done_segments.first().map(|key| self.delete_budget(key)));
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match transaction(result) {
+        match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
             Err(Cancellation::ConditionFailed(1, _)) => {
@@ -177,6 +165,17 @@ impl Table {
             ))),
             Err(Cancellation::Failed(error)) => Err(error),
         }
+    }
+
+    /// Sends the transaction of `items`: applied, or why not.
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Cancellation> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        transaction(result)
     }
 
     /// Sends `put`, built for a transaction, alone as a PutItem.
