@@ -1,8 +1,9 @@
 //! One segment's run: claimed with a lease of its own, migrated a page at a time with a
 //! checkpoint in its own item, and its failed attempts counted there as a job's are.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+use tokio::sync::watch;
 
 use super::claim::Verdict;
 use super::{RunOutcome, Runner, attempt_failure};
@@ -18,18 +19,20 @@ impl<S: RunStore> Runner<'_, S> {
         key: &SegmentKey,
         deadline: Instant,
     ) -> Result<RunOutcome, StoreError> {
-        self.run_segment_until(key, deadline, &AtomicBool::new(false))
-            .await
+        // Nobody asks this run to stop; the sender is kept, so it never seems to.
+        let (_never, stop) = watch::channel(false);
+        self.run_segment_until(key, deadline, &stop).await
     }
 
-    /// [`Self::run_segment`], which also stops at its next checkpoint once `stop` is set.
+    /// [`Self::run_segment`], which also stops once `stop` is set: its page in flight is cut
+    /// short, and the segment let go.
     /// Whatever fails once the segment is claimed (DynamoDB throttling included) is recorded
     /// as its failed attempt, and its lease let go.
     pub(super) async fn run_segment_until(
         &self,
         key: &SegmentKey,
         deadline: Instant,
-        stop: &AtomicBool,
+        stop: &watch::Receiver<bool>,
     ) -> Result<RunOutcome, StoreError> {
         // Looked up before the claim: a worker without the migration takes no lease.
         let Some(migration) = self.registry.get(key.version) else {
@@ -66,11 +69,11 @@ impl<S: RunStore> Runner<'_, S> {
         held: &mut SegmentRun,
         migration: &dyn Migration,
         deadline: Instant,
-        stop: &AtomicBool,
+        stop: &watch::Receiver<bool>,
     ) -> Result<RunOutcome, StoreError> {
         loop {
             let near_deadline = Instant::now() + self.settings.stop_before_deadline >= deadline;
-            if near_deadline || stop.load(Ordering::Relaxed) {
+            if near_deadline || *stop.borrow() {
                 return self.yield_segment(held).await;
             }
             // The segment's checkpoint is where it sees the job cancelled, or ended.
@@ -84,7 +87,7 @@ impl<S: RunStore> Runner<'_, S> {
                 Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
                 _ => return Ok(RunOutcome::NotRunnable),
             }
-            if let Some(outcome) = self.segment_page(held, migration, deadline).await? {
+            if let Some(outcome) = self.segment_page(held, migration, deadline, stop).await? {
                 return Ok(outcome);
             }
             if held.done {
@@ -109,12 +112,20 @@ impl<S: RunStore> Runner<'_, S> {
         held: &mut SegmentRun,
         migration: &dyn Migration,
         deadline: Instant,
+        stop: &watch::Receiver<bool>,
     ) -> Result<Option<RunOutcome>, StoreError> {
         let started = Instant::now();
         let context = self.page_context(&held.key);
         let cursor = held.cursor.clone();
         let step = migration.step(&context, cursor.as_deref());
-        let step = self.until_deadline(step, deadline);
+        let step = async {
+            let mut stop = stop.clone();
+            tokio::select! {
+                step = self.until_deadline(step, deadline) => step,
+                // Asked to stop: the page is cut short as at the deadline.
+                Ok(_) = stop.wait_for(|stop| *stop) => None,
+            }
+        };
         let renew = |held: SegmentRun| async move {
             let renewed = self.leased(&held);
             Ok(self.store.save_segment(&renewed).await?.then_some(renewed))

@@ -13,11 +13,11 @@
 //! `segment.rs`.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use tokio::sync::watch;
 
 use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
@@ -107,7 +107,8 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> Result<Flow, StoreError> {
         let keys = SegmentKey::all(&held.job.id, progress.version, total);
         let tick = PROGRESS_INTERVAL.min(self.settings.lease / 3);
-        let stop = &AtomicBool::new(false);
+        let (ask_to_stop, stop) = watch::channel(false);
+        let stop = &stop;
         let mut running = FuturesUnordered::new();
         let mut mine = HashSet::new();
         loop {
@@ -118,10 +119,10 @@ impl<S: RunStore> Runner<'_, S> {
                 }
                 Ok(Survey::Ended(flow)) => return Ok(flow),
                 Err(error) => {
-                    // The segments in flight stop at their next checkpoint and let go of
-                    // their leases: dropped mid-page, each lease would run out and count as
-                    // a worker that died.
-                    stop.store(true, Ordering::Relaxed);
+                    // The segments in flight cut their pages short and let go of their
+                    // leases: dropped mid-page, each lease would run out and count as a
+                    // worker that died.
+                    ask_to_stop.send_replace(true);
                     while let Some((key, outcome)) = running.next().await {
                         log_segment_run(&key, outcome);
                     }
