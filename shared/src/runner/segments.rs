@@ -135,14 +135,8 @@ impl<S: RunStore> Runner<'_, S> {
                 self.release(held).await?;
                 return Ok(Flow::Stop(RunOutcome::Yielded));
             }
-            let now = instant::now();
             let free = self.settings.segments_at_once.saturating_sub(running.len());
-            let startable: Vec<SegmentRun> = segments
-                .into_iter()
-                .filter(|run| run.is_runnable_at(now) && !mine.contains(&run.key.segment))
-                .take(free)
-                .collect();
-            for run in startable {
+            for run in startable(segments, &mine, free) {
                 mine.insert(run.key.segment);
                 running.push(async move {
                     let outcome = self.run_segment_until(&run.key, deadline, stop).await;
@@ -232,6 +226,16 @@ impl<S: RunStore> Runner<'_, S> {
             flow => Ok(Survey::Ended(flow)),
         }
     }
+}
+
+/// Up to `free` of `segments` a worker may start now, other than those it runs (`mine`).
+fn startable(segments: Vec<SegmentRun>, mine: &HashSet<u32>, free: usize) -> Vec<SegmentRun> {
+    let now = instant::now();
+    segments
+        .into_iter()
+        .filter(|run| run.is_runnable_at(now) && !mine.contains(&run.key.segment))
+        .take(free)
+        .collect()
 }
 
 fn log_segment_run(key: &SegmentKey, outcome: Result<RunOutcome, StoreError>) {
