@@ -23,8 +23,9 @@ struct StoredBudget<'s, S> {
     store: &'s S,
     migration: SegmentKey,
     rate: u32,
-    /// The windows this page reserved: where each starts here, its reservation, its end.
-    reserved: Mutex<Vec<(tokio::time::Instant, Reservation, i64)>>,
+    /// The window last reserved: where it starts here, its reservation, its end. The
+    /// budget hands back only its current window, before it reserves the next.
+    reserved: Mutex<Option<(tokio::time::Instant, Reservation, i64)>>,
 }
 
 impl<S: RunStore> SharedBudget for StoredBudget<'_, S> {
@@ -46,10 +47,11 @@ impl<S: RunStore> SharedBudget for StoredBudget<'_, S> {
                 now.checked_sub(offset).unwrap_or(now)
             };
             let end_ms = reservation.start_ms + length_ms;
-            self.reserved
+            *self
+                .reserved
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push((start, reservation, end_ms));
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                Some((start, reservation, end_ms));
             Ok(Window { start, writes })
         })
     }
@@ -59,9 +61,9 @@ impl<S: RunStore> SharedBudget for StoredBudget<'_, S> {
             .reserved
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .find(|(start, ..)| *start == window.start)
-            .map(|(_, reservation, end_ms)| (reservation.clone(), *end_ms));
+            .take()
+            .filter(|(start, ..)| *start == window.start)
+            .map(|(_, reservation, end_ms)| (reservation, end_ms));
         Box::pin(async move {
             let Some((reservation, end_ms)) = reserved else {
                 return;
