@@ -69,11 +69,11 @@ impl<'a> MigrationContext<'a> {
         }
     }
 
-    /// A context for one page of one segment of a parallel run: pages of at most
-    /// `page_size` items, writing within `budget`.
-    pub fn for_segment(
+    /// A context for one page of a segment: of the part of the table `segment` says (`None`:
+    /// all of it), of at most `page_size` items, writing within `budget`.
+    pub fn for_page(
         &self,
-        segment: ScanSegment,
+        segment: Option<ScanSegment>,
         page_size: usize,
         budget: WriteBudget<'a>,
     ) -> Self {
@@ -83,7 +83,7 @@ impl<'a> MigrationContext<'a> {
             retention: self.retention,
             page_size,
             budget,
-            segment: Some(segment),
+            segment,
         }
     }
 }

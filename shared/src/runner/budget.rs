@@ -90,15 +90,16 @@ impl<S: RunStore> Runner<'_, S> {
     /// budget its migration's segments share, with no more items than that writes in
     /// [`PAGE_TIME`].
     pub(super) fn page_context(&self, key: &SegmentKey) -> MigrationContext<'_> {
-        let scan = ScanSegment {
+        // A migration in one segment walks the whole table, as one that cannot be split must.
+        let scan = (key.total > 1).then_some(ScanSegment {
             segment: key.segment,
             total: key.total,
-        };
+        });
         let page_size = self.context.page_size;
         let Some(rate) = self.settings.items_per_second else {
             return self
                 .context
-                .for_segment(scan, page_size, WriteBudget::unlimited());
+                .for_page(scan, page_size, WriteBudget::unlimited());
         };
         let shared = StoredBudget {
             store: self.store,
@@ -108,7 +109,7 @@ impl<S: RunStore> Runner<'_, S> {
         };
         let page_size = page_writes(rate).min(page_size.max(1));
         self.context
-            .for_segment(scan, page_size, WriteBudget::shared(rate, shared))
+            .for_page(scan, page_size, WriteBudget::shared(rate, shared))
     }
 }
 

@@ -7,11 +7,11 @@
 //! its deadline and the next one resumes from the last checkpoint. A failed attempt backs
 //! off before the next, and after a bounded number in a row the job ends as `error`.
 
+mod advance;
 mod budget;
 mod claim;
 mod end;
 mod output;
-mod page;
 mod segment;
 mod segments;
 #[cfg(test)]
@@ -44,7 +44,7 @@ pub struct RunSettings {
     pub items_per_second: Option<u32>,
     /// How many Scan segments a segmentable migration runs in: a fixed number, or `None` for
     /// one per [`ITEMS_PER_SEGMENT`] items the table is estimated to hold. At most
-    /// [`MAX_SEGMENTS`]; with one, the migration runs as a single scan.
+    /// [`MAX_SEGMENTS`]. A migration that cannot be split runs as one segment.
     pub segments: Option<u32>,
     /// How many segments one worker runs at once.
     pub segments_at_once: usize,

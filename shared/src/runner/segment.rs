@@ -52,9 +52,10 @@ impl<S: RunStore> Runner<'_, S> {
             Ok(outcome) => Ok(outcome),
             Err(error) => {
                 let doing = format!(
-                    "migration {} ({}), {key}, after {} items",
+                    "migration {} ({}){} after {} items",
                     key.version,
                     migration.name(),
+                    which_part(key),
                     held.items_scanned
                 );
                 Ok(self.segment_failed(&held, &doing, error).await)
@@ -126,11 +127,7 @@ impl<S: RunStore> Runner<'_, S> {
                 Ok(_) = stop.wait_for(|stop| *stop) => None,
             }
         };
-        let renew = |held: SegmentRun| async move {
-            let renewed = self.leased(&held);
-            Ok(self.store.save_segment(&renewed).await?.then_some(renewed))
-        };
-        let stepped = self.holding_lease(step, held, renew).await;
+        let stepped = self.holding_lease(step, held).await;
         context.budget.settle().await;
         let step = match stepped? {
             Some(Some(step)) => step?,
@@ -156,6 +153,44 @@ impl<S: RunStore> Runner<'_, S> {
         Ok(None)
     }
 
+    /// `work`, dropped once less than the stop margin is left before `deadline`: `None`
+    /// then. Lambda would kill a page that outlives the deadline, leaving its leases to run
+    /// out; a step is idempotent, so the next run does a page cut short again.
+    pub(super) async fn until_deadline<T>(
+        &self,
+        work: impl Future<Output = T>,
+        deadline: Instant,
+    ) -> Option<T> {
+        let stop_at = deadline
+            .checked_sub(self.settings.stop_before_deadline)
+            .unwrap_or(deadline);
+        tokio::time::timeout_at(stop_at.into(), work).await.ok()
+    }
+
+    /// Runs `work` while renewing the segment's lease every third of it: a page that runs
+    /// long never lets the lease run out under a live worker. `held` follows each renewal
+    /// that landed. A renewal that loses its race (a takeover, the job ended) drops the
+    /// work: `None`; one that fails drops it with its error.
+    async fn holding_lease<T>(
+        &self,
+        work: impl Future<Output = T>,
+        held: &mut SegmentRun,
+    ) -> Result<Option<T>, StoreError> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                result = &mut work => return Ok(Some(result)),
+                () = tokio::time::sleep(self.settings.lease / 3) => {
+                    let renewed = self.leased(held);
+                    if !self.store.save_segment(&renewed).await? {
+                        return Ok(None);
+                    }
+                    *held = renewed;
+                }
+            }
+        }
+    }
+
     /// Takes the segment's lease, as [`Runner::claim`] takes a job's: `None` when it is
     /// finished, held by another worker, or waiting after a failure. A lease that ran out
     /// is a run that died, and counts as a failed attempt; after too many, the segment is
@@ -172,7 +207,12 @@ impl<S: RunStore> Runner<'_, S> {
             Verdict::Leave => return Ok(None),
             Verdict::GiveUp(reason) => {
                 next.attempts.lease = None;
-                next.gave_up = Some(format!("{key}: {reason}"));
+                // Named when there are others: the job's reason says which one gave up.
+                next.gave_up = Some(if key.total > 1 {
+                    format!("{key}: {reason}")
+                } else {
+                    reason
+                });
             }
             Verdict::Take { failures } => next.attempts.failures = failures,
         }
@@ -203,5 +243,14 @@ impl<S: RunStore> Runner<'_, S> {
             tracing::warn!(job = %current.key.job_id, %error, "could not record the failure");
         }
         RunOutcome::Failed(reason)
+    }
+}
+
+/// Which part of its migration a segment is, for its errors: nothing when it is the only one.
+fn which_part(key: &SegmentKey) -> String {
+    if key.total > 1 {
+        format!(", {key},")
+    } else {
+        String::new()
     }
 }

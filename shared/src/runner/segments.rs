@@ -17,12 +17,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::Migration;
-use crate::model::{MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
+use crate::model::{
+    Attempts, JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant,
+};
 use crate::store::{RunStore, StoreError};
 
 /// Where the segments of a migration stand.
@@ -37,22 +40,34 @@ enum Survey {
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 
 impl<S: RunStore> Runner<'_, S> {
-    /// Starts the migration of `progress` as `total` segments.
+    /// Starts the migration of `progress` as `total` segments. A migration a release before
+    /// this one began as a single scan goes on as its one segment, from its cursor and with
+    /// its counts.
     pub(super) async fn fan_out(
         &self,
         current: &StoredJob,
         progress: MigrationProgress,
         total: u32,
     ) -> Result<Flow, StoreError> {
+        let mut segments: Vec<SegmentRun> =
+            SegmentKey::all(&current.job.id, progress.version, total)
+                .into_iter()
+                .map(SegmentRun::new)
+                .collect();
+        if let (Some(cursor), [only]) = (&progress.cursor, segments.as_mut_slice()) {
+            only.cursor = Some(cursor.clone());
+            only.items_scanned = progress.items_scanned;
+            only.items_changed = progress.items_changed;
+            only.items_skipped = progress.items_skipped;
+            only.duration_ms = progress.duration_ms;
+        }
+        let elapsed = i64::try_from(progress.duration_ms).unwrap_or(0);
         let progress = MigrationProgress {
+            cursor: None,
             segments: Some(total),
-            started_at_ms: Some(instant::millis(instant::now())),
+            started_at_ms: Some(instant::millis(instant::now()) - elapsed),
             ..progress
         };
-        let segments: Vec<SegmentRun> = SegmentKey::all(&current.job.id, progress.version, total)
-            .into_iter()
-            .map(SegmentRun::new)
-            .collect();
         let mut next = self.next_revision(current);
         let next_run = next.run.get_or_insert_default();
         next_run.current = Some(progress);
@@ -132,23 +147,18 @@ impl<S: RunStore> Runner<'_, S> {
             if Instant::now() + self.settings.stop_before_deadline >= deadline {
                 // Each segment lets go of its own lease at the deadline.
                 while running.next().await.is_some() {}
-                self.release(held).await?;
-                return Ok(Flow::Stop(RunOutcome::Yielded));
+                return self.yield_job(held, migration, progress, &keys).await;
             }
             let free = self.settings.segments_at_once.saturating_sub(running.len());
-            for run in startable(segments, &mine, free) {
-                mine.insert(run.key.segment);
+            for key in startable(&segments, &mine, free) {
+                mine.insert(key.segment);
                 running.push(async move {
-                    let outcome = self.run_segment_until(&run.key, deadline, stop).await;
-                    (run.key, outcome)
+                    let outcome = self.run_segment_until(&key, deadline, stop).await;
+                    (key, outcome)
                 });
             }
             if running.is_empty() {
-                // Every segment left is held by another worker or waits before its next
-                // attempt: let go of the job. The worker that finishes a segment runs the
-                // job next, and the sweeper comes by.
-                self.release(held).await?;
-                return Ok(self.look_again(held, &keys).await);
+                return self.let_go(held, &segments, &keys).await;
             }
             tokio::select! {
                 Some((key, outcome)) = running.next() => {
@@ -158,6 +168,48 @@ impl<S: RunStore> Runner<'_, S> {
                 () = tokio::time::sleep(tick) => {}
             }
         }
+    }
+
+    /// Lets go of the job at the deadline, with the progress its segments made recorded.
+    async fn yield_job(
+        &self,
+        held: &StoredJob,
+        migration: &dyn Migration,
+        progress: &MigrationProgress,
+        keys: &[SegmentKey],
+    ) -> Result<Flow, StoreError> {
+        match self.survey(held, migration, progress, keys).await? {
+            Survey::Running(surveyed, _) => {
+                self.release(&surveyed).await?;
+                Ok(Flow::Stop(RunOutcome::Yielded))
+            }
+            Survey::Ended(flow) => Ok(flow),
+        }
+    }
+
+    /// Lets go of the job when no segment is left that this worker may run now. When every
+    /// one left waits after a failed attempt, the job waits with them, and this run ends as
+    /// that failed attempt. Otherwise the others are held by other workers: the worker that
+    /// finishes one runs the job next, and the sweeper comes by.
+    async fn let_go(
+        &self,
+        held: &StoredJob,
+        segments: &[SegmentRun],
+        keys: &[SegmentKey],
+    ) -> Result<Flow, StoreError> {
+        let Some(wait) = segments_wait(segments, instant::now()) else {
+            self.release(held).await?;
+            return Ok(self.look_again(held, keys).await);
+        };
+        let reason = wait.last_error.clone().unwrap_or_default();
+        let mut next = self.next_revision(held);
+        next.run.get_or_insert_default().attempts = wait;
+        let outcome = if self.store.save(&held.job.meta.version_id, &next).await? {
+            RunOutcome::Failed(reason)
+        } else {
+            self.lost_write(&held.job.id).await?
+        };
+        Ok(Flow::Stop(outcome))
     }
 
     /// After letting go of the job: a worker that finished the last segments while this one
@@ -203,15 +255,24 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> Result<Survey, StoreError> {
         let segments = self.store.segments(keys).await?;
         if segments.len() < keys.len() {
-            // A job's final write deletes its segments: a cancel, most likely.
-            return match self.lost_write(&held.job.id).await? {
-                RunOutcome::Cancelled => Ok(Survey::Ended(Flow::Stop(RunOutcome::Cancelled))),
-                _ => Err(StoreError::Failed(format!(
-                    "{} of its {} segments are missing",
-                    keys.len() - segments.len(),
-                    keys.len()
-                ))),
-            };
+            // A job's final write deletes its segments: when the job changed since this
+            // worker wrote it, it was cancelled or another worker took it on and ended it.
+            let now = self.store.get(&held.job.id).await?;
+            let version = |stored: &StoredJob| stored.job.meta.version_id.clone();
+            if now.as_ref().map(version) != Some(version(held)) {
+                let cancelled = now.is_some_and(|now| now.job.status == JobStatus::Cancelled);
+                let outcome = if cancelled {
+                    RunOutcome::Cancelled
+                } else {
+                    RunOutcome::NotRunnable
+                };
+                return Ok(Survey::Ended(Flow::Stop(outcome)));
+            }
+            return Err(StoreError::Failed(format!(
+                "{} of its {} segments are missing",
+                keys.len() - segments.len(),
+                keys.len()
+            )));
         }
         if let Some(reason) = segments.iter().find_map(|run| run.gave_up.clone()) {
             return Ok(Survey::Ended(Flow::Stop(self.give_up(held, reason).await?)));
@@ -229,13 +290,31 @@ impl<S: RunStore> Runner<'_, S> {
 }
 
 /// Up to `free` of `segments` a worker may start now, other than those it runs (`mine`).
-fn startable(segments: Vec<SegmentRun>, mine: &HashSet<u32>, free: usize) -> Vec<SegmentRun> {
+fn startable(segments: &[SegmentRun], mine: &HashSet<u32>, free: usize) -> Vec<SegmentKey> {
     let now = instant::now();
     segments
-        .into_iter()
+        .iter()
         .filter(|run| run.is_runnable_at(now) && !mine.contains(&run.key.segment))
         .take(free)
+        .map(|run| run.key.clone())
         .collect()
+}
+
+/// How the job waits when every segment left waits after a failed attempt: as the one that
+/// may run first, so that the job's X-Progress shows the back-off and its cause, and no run
+/// of the job comes before a segment may run. `None` while a worker holds a segment: that
+/// worker takes the job on when it is done.
+fn segments_wait(segments: &[SegmentRun], now: OffsetDateTime) -> Option<Attempts> {
+    let unfinished = || segments.iter().filter(|run| !run.is_finished());
+    if unfinished().any(|run| !run.attempts.is_backing_off_at(now)) {
+        return None;
+    }
+    let first = unfinished().min_by_key(|run| run.attempts.retry_at_ms)?;
+    Some(Attempts {
+        lease: None,
+        failures: 0,
+        ..first.attempts.clone()
+    })
 }
 
 fn log_segment_run(key: &SegmentKey, outcome: Result<RunOutcome, StoreError>) {

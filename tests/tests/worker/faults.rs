@@ -15,7 +15,7 @@ use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::support::{
-    expiring, far_deadline, legacy_jobs, put_items, run_to_end, runner_on, settings,
+    expire_waits, expiring, far_deadline, legacy_jobs, put_items, run_to_end, runner_on, settings,
 };
 
 /// A data migration to version 1 over five legacy jobs, run through a store whose requests
@@ -98,22 +98,20 @@ async fn a_migration_whose_last_write_is_cancelled_for_throttling_is_not_complet
 /// takes its requests again.
 #[tokio::test]
 async fn a_throttled_migration_is_slowed_down_never_given_up() {
-    let faulty = FaultyVersion1::start().await;
+    let mut faulty = FaultyVersion1::start().await;
+    faulty.settings.retry_delay = Duration::from_secs(60);
+    faulty.settings.max_retry_delay = Duration::from_secs(60);
     // Every Scan throttled, the SDK's own retries included.
-    faulty.plan.set(
-        (0..u8::MAX)
-            .map(|occurrence| FaultRule {
-                operation: "Scan",
-                occurrence,
-                fault: Fault::Throttle,
-            })
-            .collect(),
-    );
+    faulty.plan.always_on("Scan", Fault::Throttle);
 
     let throttled_runs = faulty.settings.max_attempts + 2;
     for _ in 0..throttled_runs {
         let outcome = faulty.run().await;
         assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
+        // The job waits as its segment does, and says why.
+        let run = faulty.stored().await.run.unwrap();
+        assert!(run.progress().contains(": throttled"), "{}", run.progress());
+        expire_waits(&faulty.env, &faulty.job).await;
     }
     let stored = faulty.stored().await;
     assert_eq!(stored.job.status, JobStatus::Accepted);

@@ -193,7 +193,18 @@ async fn progress_is_visible_while_the_job_runs() {
 
     let watch = async {
         paused.paused.notified().await;
-        let answer = env.send(status_of(&job.id)).await;
+        // The job's runner sums its segment's checkpoints into the job every 2 s.
+        let mut answer = env.send(status_of(&job.id)).await;
+        for _ in 0..600 {
+            if answer
+                .header("x-progress")
+                .is_some_and(|p| p.contains(": 10 of"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            answer = env.send(status_of(&job.id)).await;
+        }
         paused.resume.notify_one();
         answer
     };
@@ -431,17 +442,7 @@ async fn a_job_that_keeps_failing_ends_in_error() {
     let settings = settings();
     let registry = Registry::new(vec![Box::new(Broken)]).unwrap();
     let runner = runner_on(&env, &registry, &settings, "worker-1");
-    for _ in 0..settings.max_attempts {
-        let outcome = runner.run(&job.id, far_deadline()).await.unwrap();
-        assert!(
-            matches!(outcome, RunOutcome::Failed(ref reason) if reason.contains("the disk is full")),
-            "{outcome:?}"
-        );
-        assert_eq!(
-            env.job(job.id.as_str()).await.unwrap().job.status,
-            JobStatus::Accepted
-        );
-    }
+    // With no wait between attempts, one run tries again until it gives up.
     assert_eq!(
         runner.run(&job.id, far_deadline()).await.unwrap(),
         RunOutcome::GaveUp

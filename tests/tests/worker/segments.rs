@@ -5,8 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
-use asyncjob_shared::model::{JobId, JobStatus, SegmentKey, SegmentRun, instant};
+use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry, scan_page};
+use asyncjob_shared::model::{
+    JobId, JobStatus, MigrationProgress, RunState, SegmentKey, SegmentRun, instant,
+};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::{JobStore, RunStore};
@@ -539,4 +541,41 @@ async fn unprocessed_segment_keys_are_asked_again_a_bounded_number_of_times() {
     assert!(error.is_throttling(), "{error}");
     let (injected, _) = plan.counts();
     assert!(injected["keys left unprocessed"] < 20, "{injected:?}");
+}
+
+/// A job a release before the one run path began as a single scan of the whole table goes
+/// on from its cursor as its migration's one segment, with its counts: the items before the
+/// cursor are not read again.
+#[tokio::test]
+async fn a_single_scan_begun_by_an_older_release_goes_on_from_its_cursor() {
+    let env = TestEnv::start().await;
+    put_items(&env, &legacy_jobs(LEGACY_JOBS)).await;
+    let job = env.kick_off(1).await.id;
+    let context = MigrationContext::on(&env.store, 10);
+    let (first_page, cursor) = scan_page(&context, &env.table, None).await.unwrap();
+    let mut begun = env.job(job.as_str()).await.unwrap();
+    begun.run = Some(RunState {
+        plan: Some(vec![1]),
+        current: Some(MigrationProgress {
+            cursor,
+            items_scanned: 10,
+            duration_ms: 1000,
+            ..MigrationProgress::starting(1, None)
+        }),
+        ..RunState::default()
+    });
+    env.put(&begun).await;
+
+    let registry = Registry::new(vec![Box::new(ExpireFinishedJobs)]).unwrap();
+    let settings = segmented(1);
+    let runner = runner_on(&env, &registry, &settings, "worker");
+    assert_eq!(run_to_end(&runner, &job).await, RunOutcome::Completed);
+    // The older release's page is not done again: its legacy jobs have no TTL yet.
+    let skipped = first_page
+        .iter()
+        .filter(|item| item.contains_key("requestTime"))
+        .filter(|item| item["id"].as_s().ok() != Some(&job.to_string()))
+        .count();
+    assert!(skipped > 0);
+    assert_eq!(expiring(&env, &job).await, LEGACY_JOBS - skipped);
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::{Migration, MigrationContext, Registry, Step};
 use asyncjob_shared::model::run::millis;
-use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, SegmentKey, instant};
+use asyncjob_shared::model::{AsyncJob, Attempts, JobId, JobStatus, JobType, SegmentKey, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::test_support::{Item, legacy_item};
@@ -47,17 +47,46 @@ pub fn runner_on<'a>(
     Runner::new(store, registry, context, settings, owner)
 }
 
-/// Moves the job's lease into the past, as if its worker had stalled for longer than it.
+/// Moves the leases of the job and of its current migration's segments into the past, as
+/// if its worker had stalled for longer than them.
 pub async fn expire_lease(env: &TestEnv, id: &JobId) {
+    let past = millis(instant::now()) - 1;
+    pass_time(env, id, |attempts| {
+        if let Some(lease) = attempts.lease.as_mut() {
+            lease.expires_at_ms = past;
+        }
+    })
+    .await;
+}
+
+/// Moves the waits after failed attempts of the job and of its current migration's
+/// segments into the past, as if their back-off had passed.
+pub async fn expire_waits(env: &TestEnv, id: &JobId) {
+    let past = millis(instant::now()) - 1;
+    pass_time(env, id, |attempts| {
+        if attempts.retry_at_ms.is_some() {
+            attempts.retry_at_ms = Some(past);
+        }
+    })
+    .await;
+}
+
+/// Applies `change` to the attempts of the job and of its current migration's segments.
+async fn pass_time(env: &TestEnv, id: &JobId, change: impl Fn(&mut Attempts)) {
     let mut stored = env.job(id.as_str()).await.expect("the job exists");
-    if let Some(lease) = stored
-        .run
-        .as_mut()
-        .and_then(|run| run.attempts.lease.as_mut())
-    {
-        lease.expires_at_ms = millis(instant::now()) - 1;
-    }
+    let Some(run) = stored.run.as_mut() else {
+        return;
+    };
+    change(&mut run.attempts);
+    let keys = run.current.as_ref().and_then(|progress| {
+        let total = progress.segments?;
+        Some(SegmentKey::all(id, progress.version, total))
+    });
     env.put(&stored).await;
+    for mut segment in env.store.segments(&keys.unwrap_or_default()).await.unwrap() {
+        change(&mut segment.attempts);
+        assert!(env.store.save_segment(&segment.revised()).await.unwrap());
+    }
 }
 
 /// Moves the segment's lease, if it has one, into the past, as if its worker had died

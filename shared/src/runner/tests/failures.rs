@@ -10,9 +10,11 @@ use futures_util::future::BoxFuture;
 use super::{Pages, context, far, offline_client, settings, store_with_job, stored};
 use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
-use crate::model::{Attempts, JobId, JobStatus, Lease, instant};
+use crate::model::{
+    Attempts, JobId, JobStatus, Lease, MigrationProgress, SegmentKey, SegmentRun, instant,
+};
 use crate::runner::{RunOutcome, Runner};
-use crate::store::{JobStore, MemoryStore, StoreError};
+use crate::store::{JobStore, MemoryStore, RunStore, StoreError};
 
 #[tokio::test]
 async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {
@@ -53,11 +55,19 @@ async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {
     );
 }
 
-/// Moves the job's back-off into the past, as time passing would.
+/// Moves the back-off of the job and of its segment into the past, as time passing would.
 async fn expire_wait(store: &MemoryStore, id: &JobId) {
+    let past = Some(millis(instant::now()) - 1);
     let mut waiting = stored(store, id).await;
-    waiting.run.as_mut().unwrap().attempts.retry_at_ms = Some(millis(instant::now()) - 1);
+    let run = waiting.run.as_mut().unwrap();
+    run.attempts.retry_at_ms = past;
+    let keys = SegmentKey::all(id, 1, run.current.as_ref().unwrap().segments.unwrap());
     store.put(waiting);
+    for segment in store.segments(&keys).await.unwrap() {
+        let mut next = segment.revised();
+        next.attempts.retry_at_ms = past;
+        assert!(store.save_segment(&next).await.unwrap());
+    }
 }
 
 #[tokio::test]
@@ -89,49 +99,53 @@ async fn failures_count_in_a_row_and_a_checkpoint_starts_the_count_again() {
             })
         }
     }
-    let registry = Registry::new(vec![Box::new(Alternating(Arc::default()))]).unwrap();
+    let steps = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::new(vec![Box::new(Alternating(steps.clone()))]).unwrap();
     let (client, settings) = (offline_client(), settings());
     let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
-    let mut outcomes = Vec::new();
-    for _ in 0..12 {
-        let outcome = runner.run(&id, far()).await.unwrap();
-        outcomes.push(outcome.clone());
-        if outcome == RunOutcome::Completed {
-            break;
-        }
-        assert!(stored(&store, &id).await.run.unwrap().attempts.failures <= 1);
-    }
-    assert_eq!(
-        outcomes.last(),
-        Some(&RunOutcome::Completed),
-        "{outcomes:?}"
-    );
-    assert!(
-        outcomes.len() > settings.max_attempts as usize,
-        "{outcomes:?}"
-    );
+    // With no wait between attempts, one run goes on after each failure.
+    assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::Completed);
+    // Six pages, each failing once first: twice the failures (3 in a row) that give a job up.
+    assert_eq!(steps.load(Ordering::SeqCst), 12);
 }
 
 #[tokio::test]
-async fn a_run_that_died_holding_the_lease_counts_as_a_failed_attempt() {
+async fn a_segment_run_that_died_holding_its_lease_counts_as_a_failed_attempt() {
     let (store, id) = store_with_job(1);
     let mut broken = Pages::new(1, 1);
     broken.failing_steps = usize::MAX;
     let registry = Registry::new(vec![Box::new(broken)]).unwrap();
-    let (client, settings) = (offline_client(), settings());
+    let (client, mut settings) = (offline_client(), settings());
+    settings.retry_delay = Duration::from_secs(10);
+    settings.max_retry_delay = Duration::from_secs(10);
     let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
-    let mut held = stored(&store, &id).await;
-    held.run = Some(crate::model::RunState {
-        attempts: dead_worker(0),
+    // The migration's one segment was being run by a worker that died.
+    let job = stored(&store, &id).await;
+    let mut started = job.revised(instant::now());
+    started.run = Some(crate::model::RunState {
+        plan: Some(vec![1]),
+        current: Some(MigrationProgress {
+            segments: Some(1),
+            ..MigrationProgress::starting(1, None)
+        }),
         ..Default::default()
     });
-    store.put(held);
-    assert!(matches!(
-        runner.run(&id, far()).await.unwrap(),
-        RunOutcome::Failed(_)
-    ));
+    let key = SegmentKey::all(&id, 1, 1).remove(0);
+    let segment = SegmentRun {
+        attempts: dead_worker(0),
+        ..SegmentRun::new(key.clone())
+    };
+    assert!(
+        store
+            .start_segments(&job.job.meta.version_id, &started, &[segment])
+            .await
+            .unwrap()
+    );
+    let outcome = runner.run(&id, far()).await.unwrap();
+    assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
     // The death, then this run's own failure.
-    assert_eq!(stored(&store, &id).await.run.unwrap().attempts.failures, 2);
+    let segment = store.segments(&[key]).await.unwrap().remove(0);
+    assert_eq!(segment.attempts.failures, 2);
 }
 
 #[tokio::test]
