@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::http::{HttpRequest, HttpResponse};
 use aws_sdk_dynamodb::config::{HttpClient, RuntimeComponents, SharedHttpClient};
@@ -99,9 +99,13 @@ struct State {
     /// A fault every request of one operation meets, whatever the rules say.
     always_on: Option<(String, Fault)>,
     seen: BTreeMap<String, u8>,
-    /// Faults that took effect, by kind.
+    /// Faults that took effect, by kind, and by operation and kind.
     injected: BTreeMap<&'static str, u64>,
+    injected_on: BTreeMap<(String, &'static str), u64>,
     requests: u64,
+    /// When each item write of a migration (an `UpdateItem` of its own, other than a write
+    /// budget's) was sent to the engine, and its update expression.
+    migration_writes: Vec<(Instant, String)>,
 }
 
 /// The plan a [`FaultyClient`] follows, shared with the test that sets it.
@@ -159,6 +163,33 @@ impl FaultPlan {
         (state.injected.clone(), state.requests)
     }
 
+    /// Faults that took effect so far, by DynamoDB operation and kind.
+    pub fn counts_by_operation(&self) -> BTreeMap<(String, &'static str), u64> {
+        self.state.lock().unwrap().injected_on.clone()
+    }
+
+    /// The item writes of migrations sent so far: when, and their update expression.
+    pub fn migration_writes(&self) -> Vec<(Instant, String)> {
+        self.state.lock().unwrap().migration_writes.clone()
+    }
+
+    fn sent(&self, request: &HttpRequest, operation: &str) {
+        if operation != "UpdateItem" {
+            return;
+        }
+        let expression = request
+            .body()
+            .bytes()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+            .and_then(|body| body["UpdateExpression"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        // The write budget's own item is bookkeeping, not a migrated item.
+        if !expression.contains("#next") {
+            let mut state = self.state.lock().unwrap();
+            state.migration_writes.push((Instant::now(), expression));
+        }
+    }
+
     fn fault_for(&self, operation: &str) -> Option<Fault> {
         let mut state = self.state.lock().unwrap();
         state.requests += 1;
@@ -181,6 +212,10 @@ impl FaultPlan {
                 .map(|rule| rule.fault)
         })?;
         *state.injected.entry(fault.kind()).or_default() += 1;
+        *state
+            .injected_on
+            .entry((operation.to_owned(), fault.kind()))
+            .or_default() += 1;
         Some(fault)
     }
 }
@@ -228,15 +263,24 @@ impl HttpConnector for FaultyConnector {
         let fault = self.plan.fault_for(&operation);
         let inner = self.inner.clone();
         let plan = self.plan.clone();
+        // Every request that reaches the engine goes through here.
+        let send = {
+            let plan = plan.clone();
+            let operation = operation.clone();
+            move |request: HttpRequest| {
+                plan.sent(&request, &operation);
+                inner.call(request)
+            }
+        };
         HttpConnectorFuture::new(async move {
             match fault {
-                None => inner.call(request).await,
+                None => send(request).await,
                 Some(Fault::Throttle) => Ok(error_answer("ThrottlingException", None)),
                 Some(Fault::ServerError) => Ok(error_answer("InternalServerError", None)),
                 Some(Fault::Conflict) => Ok(error_answer("TransactionConflictException", None)),
                 Some(Fault::CancelTransaction { item, reason }) => {
                     if operation != "TransactWriteItems" {
-                        return inner.call(request).await;
+                        return send(request).await;
                     }
                     let items = transaction_size(&request).max(1);
                     let reasons = (0..items)
@@ -252,37 +296,37 @@ impl HttpConnector for FaultyConnector {
                     Ok(error_answer("TransactionCanceledException", Some(reasons)))
                 }
                 Some(Fault::LoseAnswerAsTimeout) => {
-                    inner.call(request).await?;
+                    send(request).await?;
                     Err(ConnectorError::timeout("the answer was lost".into()))
                 }
                 Some(Fault::LoseAnswerAs500) => {
-                    inner.call(request).await?;
+                    send(request).await?;
                     Ok(error_answer("InternalServerError", None))
                 }
                 Some(Fault::Latency(millis)) => {
                     tokio::time::sleep(Duration::from_millis(millis.into())).await;
-                    inner.call(request).await
+                    send(request).await
                 }
                 Some(Fault::CrashBefore) => {
                     plan.crashed.notify_one();
                     std::future::pending().await
                 }
                 Some(Fault::CrashAfter) => {
-                    let _ = inner.call(request).await;
+                    let _ = send(request).await;
                     plan.crashed.notify_one();
                     std::future::pending().await
                 }
                 Some(Fault::Pause { after: false }) => {
                     plan.paused.notify_one();
                     plan.resume.notified().await;
-                    inner.call(request).await
+                    send(request).await
                 }
                 Some(Fault::LeaveUnprocessed) if operation == "BatchGetItem" => {
                     Ok(unprocessed_answer(&request))
                 }
-                Some(Fault::LeaveUnprocessed) => inner.call(request).await,
+                Some(Fault::LeaveUnprocessed) => send(request).await,
                 Some(Fault::Pause { after: true }) => {
-                    let answer = inner.call(request).await;
+                    let answer = send(request).await;
                     plan.paused.notify_one();
                     plan.resume.notified().await;
                     answer

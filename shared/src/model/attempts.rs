@@ -24,9 +24,10 @@ pub struct Attempts {
     /// A checkpoint starts the count again; after a bounded number the work is given up.
     #[serde(default, alias = "attempts")]
     pub failures: u32,
-    /// Attempts in a row that DynamoDB throttled. Each doubles the wait before the next
-    /// attempt, as a failure does, but none counts towards giving the work up: throttling
-    /// slows it down, it does not fail it. A checkpoint starts the count again.
+    /// Attempts in a row that DynamoDB throttled, or that a conflicting write got ahead of.
+    /// Each doubles the wait before the next attempt, as a failure does, but none counts
+    /// towards giving the work up: pushback slows it down, it does not fail it. A
+    /// checkpoint starts the count again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub throttled: u32,
     /// After a failure, when the work may be tried again (epoch milliseconds).

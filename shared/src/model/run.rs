@@ -75,7 +75,7 @@ impl MigrationProgress {
     /// has passed it); `in 8 segments` after it when the scan runs in parallel.
     fn describe(&self) -> String {
         let items = self.describe_items();
-        match self.segments {
+        match self.segments.filter(|segments| *segments > 1) {
             Some(segments) => format!("{items} in {segments} segments"),
             None => items,
         }
@@ -242,6 +242,12 @@ mod tests {
         assert_eq!(
             run.progress(),
             "migration 2/3: 4000 of ~20000 items (20%), ~5 s left"
+        );
+        run.current.as_mut().unwrap().segments = Some(1);
+        assert_eq!(
+            run.progress(),
+            "migration 2/3: 4000 of ~20000 items (20%), ~5 s left",
+            "one segment is the whole scan, not a parallel one"
         );
         run.current.as_mut().unwrap().segments = Some(8);
         assert_eq!(

@@ -77,7 +77,8 @@ impl<S: RunStore> Runner<'_, S> {
     }
 
     /// Records a failed attempt: the lease let go, the failure counted (in `throttled` when
-    /// DynamoDB throttled it, which never gives anything up), and the wait before the next
+    /// DynamoDB throttled it or a conflicting write got there first, which never gives
+    /// anything up: [`StoreError::is_pushback`]), and the wait before the next
     /// attempt, which each failure of the same kind in a row doubles.
     pub(super) fn record_failure(
         &self,
@@ -86,7 +87,7 @@ impl<S: RunStore> Runner<'_, S> {
         reason: String,
     ) {
         attempts.lease = None;
-        let in_a_row = if error.is_throttling() {
+        let in_a_row = if error.is_pushback() {
             attempts.throttled += 1;
             attempts.throttled
         } else {

@@ -85,12 +85,14 @@ impl StoreError {
         matches!(self, Self::Unavailable { .. })
     }
 
-    /// DynamoDB asked for less: a request or a transaction throttled.
-    pub fn is_throttling(&self) -> bool {
+    /// DynamoDB asked for less (a request or a transaction throttled), or other writers
+    /// got to the same items first (a conflicting transaction, contention): a reason to
+    /// slow down and try again, never to give up.
+    pub fn is_pushback(&self) -> bool {
         matches!(
             self,
             Self::Unavailable {
-                kind: Transient::Throttled,
+                kind: Transient::Throttled | Transient::Conflict | Transient::Contention,
                 ..
             }
         )

@@ -8,6 +8,7 @@
 
 mod expect;
 mod rng;
+mod rules;
 mod schedule;
 mod world;
 
@@ -41,7 +42,7 @@ impl std::fmt::Display for Violation {
 
 /// Runs `schedule` on a fresh table; the rule it broke, if any.
 pub async fn run(schedule: &Schedule) -> (Counts, Option<String>) {
-    let mut world = World::new().await;
+    let mut world = World::new(&schedule.conditions).await;
     for (index, step) in schedule.kept.iter().zip(&schedule.steps) {
         if let Err(message) = world.step(*index, step).await {
             return (world.finish(), Some(format!("step {index}: {message}")));
@@ -87,10 +88,14 @@ impl Report {
         let total = &mut self.counts;
         total.steps += counts.steps;
         total.crashes += counts.crashes;
+        total.takeovers += counts.takeovers;
         total.checks += counts.checks;
         total.requests += counts.requests;
         for (kind, n) in counts.faults {
             *total.faults.entry(kind).or_default() += n;
+        }
+        for (key, n) in counts.faults_by_operation {
+            *total.faults_by_operation.entry(key).or_default() += n;
         }
     }
 

@@ -45,16 +45,20 @@ pub enum Action {
         oldest_first: bool,
         count: u8,
     },
-    /// A worker runs one job; a lagging worker knows only the first migration.
+    /// A worker runs one job; a lagging worker knows only the first migration. A short
+    /// deadline is shorter than a budgeted page: Lambda kills the run at it.
     Run {
         job: usize,
         lagging: bool,
+        short_deadline: bool,
     },
     Sweep {
         lagging: bool,
     },
     /// Time jumps past every lease and every back-off.
     AdvanceClock,
+    /// DynamoDB's TTL deletes every item whose expiry has passed.
+    Expire,
     /// A worker runs a job, and while one of its requests waits (the step's pause fault),
     /// someone else acts on the job.
     Interleave {
@@ -80,9 +84,34 @@ pub struct Step {
     pub faults: Vec<FaultRule>,
 }
 
+/// What a schedule's service is set up with, drawn from its seed: how many segments each
+/// migration runs in and how many of them a worker runs at once, the write budget (at
+/// times below the number of segments), and how long finished jobs are kept (at times
+/// shorter than a migration takes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conditions {
+    pub segments: u32,
+    pub segments_at_once: usize,
+    pub items_per_second: Option<u32>,
+    pub retention_secs: u64,
+}
+
+impl Conditions {
+    fn generate(rng: &mut Rng) -> Self {
+        let segments = 1 + rng.below(4) as u32;
+        Self {
+            segments,
+            segments_at_once: 1 + rng.below(segments as usize),
+            items_per_second: rng.chance(10).then(|| 2 + rng.below(2) as u32),
+            retention_secs: if rng.chance(20) { 2 } else { 30 * 24 * 3600 },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {
     pub seed: u64,
+    pub conditions: Conditions,
     /// Which of the seed's steps are kept (all, unless shrunk), and the steps themselves.
     pub kept: Vec<usize>,
     pub steps: Vec<Step>,
@@ -106,7 +135,7 @@ impl Action {
                 "BatchGetItem",
                 "DescribeTable",
             ],
-            Self::AdvanceClock => &[],
+            Self::AdvanceClock | Self::Expire => &[],
         }
     }
 }
@@ -114,10 +143,13 @@ impl Action {
 impl Schedule {
     pub fn generate(seed: u64) -> Self {
         let mut rng = Rng::new(seed);
+        let conditions = Conditions::generate(&mut rng);
         let length = 8 + rng.below(17);
-        let steps: Vec<Step> = (0..length).map(|_| step(&mut rng)).collect();
+        let budgeted = conditions.items_per_second.is_some();
+        let steps: Vec<Step> = (0..length).map(|_| step(&mut rng, budgeted)).collect();
         Self {
             seed,
+            conditions,
             kept: (0..steps.len()).collect(),
             steps,
         }
@@ -133,6 +165,7 @@ impl Schedule {
             .collect();
         Self {
             seed,
+            conditions: all.conditions,
             steps: kept.iter().map(|&i| all.steps[i].clone()).collect(),
             kept,
         }
@@ -167,6 +200,7 @@ impl Schedule {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  {:?}", self.conditions)?;
         for (index, step) in self.kept.iter().zip(&self.steps) {
             write!(f, "  {index:>2}: {:?}", step.action)?;
             for rule in &step.faults {
@@ -182,8 +216,8 @@ impl fmt::Display for Schedule {
     }
 }
 
-fn step(rng: &mut Rng) -> Step {
-    let action = action(rng);
+fn step(rng: &mut Rng, budgeted: bool) -> Step {
+    let action = action(rng, budgeted);
     let workers = matches!(action, Action::Run { .. } | Action::Sweep { .. });
     let operations = action.operations();
     let mut faults: Vec<FaultRule> = if operations.is_empty() || rng.chance(40) {
@@ -208,7 +242,7 @@ fn step(rng: &mut Rng) -> Step {
     Step { action, faults }
 }
 
-fn action(rng: &mut Rng) -> Action {
+fn action(rng: &mut Rng, budgeted: bool) -> Action {
     let job = rng.below(8);
     match rng.below(100) {
         0..20 => Action::KickOff {
@@ -238,6 +272,8 @@ fn action(rng: &mut Rng) -> Action {
         60..74 => Action::Run {
             job,
             lagging: rng.chance(20),
+            // Only a budget makes a page long enough to meet a short deadline.
+            short_deadline: budgeted && rng.chance(30),
         },
         74..84 => Action::Interleave {
             job,
@@ -250,7 +286,8 @@ fn action(rng: &mut Rng) -> Action {
         84..93 => Action::Sweep {
             lagging: rng.chance(20),
         },
-        _ => Action::AdvanceClock,
+        93..97 => Action::AdvanceClock,
+        _ => Action::Expire,
     }
 }
 

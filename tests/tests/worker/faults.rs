@@ -98,11 +98,24 @@ async fn a_migration_whose_last_write_is_cancelled_for_throttling_is_not_complet
 /// takes its requests again.
 #[tokio::test]
 async fn a_throttled_migration_is_slowed_down_never_given_up() {
+    // Every Scan throttled, the SDK's own retries included.
+    pushed_back_never_given_up("Scan", Fault::Throttle, "throttled").await;
+}
+
+/// A write that meets a conflicting transaction is another writer getting there first, not
+/// a failure: it is pushed back as throttling is, and never gives the job up.
+#[tokio::test]
+async fn a_migration_meeting_conflicting_transactions_is_slowed_down_never_given_up() {
+    pushed_back_never_given_up("UpdateItem", Fault::Conflict, "conflicting transaction").await;
+}
+
+/// Every `operation` of the migration meets `fault` for more runs in a row than a job's
+/// attempts allow, each run failing with `cause`; once the fault stops, the job completes.
+async fn pushed_back_never_given_up(operation: &str, fault: Fault, cause: &str) {
     let mut faulty = FaultyVersion1::start().await;
     faulty.settings.retry_delay = Duration::from_secs(60);
     faulty.settings.max_retry_delay = Duration::from_secs(60);
-    // Every Scan throttled, the SDK's own retries included.
-    faulty.plan.always_on("Scan", Fault::Throttle);
+    faulty.plan.always_on(operation, fault);
 
     let throttled_runs = faulty.settings.max_attempts + 2;
     for _ in 0..throttled_runs {
@@ -120,7 +133,7 @@ async fn a_throttled_migration_is_slowed_down_never_given_up() {
         (run.attempts.throttled, run.attempts.failures),
         (throttled_runs, 0)
     );
-    assert!(run.attempts.last_error.unwrap().contains("throttled"));
+    assert!(run.attempts.last_error.unwrap().contains(cause));
 
     faulty.plan.clear();
     assert_eq!(faulty.run().await, RunOutcome::Completed);

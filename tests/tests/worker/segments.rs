@@ -538,7 +538,7 @@ async fn unprocessed_segment_keys_are_asked_again_a_bounded_number_of_times() {
         .await
         .expect("the read asked again without end");
     let error = busy.unwrap_err();
-    assert!(error.is_throttling(), "{error}");
+    assert!(error.is_pushback(), "{error}");
     let (injected, _) = plan.counts();
     assert!(injected["keys left unprocessed"] < 20, "{injected:?}");
 }
