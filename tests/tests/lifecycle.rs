@@ -24,7 +24,7 @@ fn no_schedule_breaks_a_rule() {
         .build()
         .unwrap();
     let report = runtime
-        .block_on(async { tokio::spawn(run_seeds(first_seed, schedules, 2)).await })
+        .block_on(async { tokio::spawn(run_seeds(first_seed, schedules, 2, true)).await })
         .unwrap();
     assert!(
         report.faults_injected() > report.schedules,

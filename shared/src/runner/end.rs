@@ -1,11 +1,18 @@
 //! How runs end: a job completed, given up, a failed attempt that backs off, a yield at the
 //! deadline, and a write that lost its race.
 
+use std::time::Duration;
+
 use super::output::completion_output;
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::model::run::millis;
 use crate::model::{Attempts, JobId, JobStatus, Parameters, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
+
+/// Tries of a write that lets go of a lease, and the wait after the first (doubled after
+/// each): 50 ms to 400 ms, under a second in all.
+const LET_GO_ATTEMPTS: u32 = 5;
+const LET_GO_FIRST_WAIT: Duration = Duration::from_millis(50);
 
 impl<S: RunStore> Runner<'_, S> {
     /// Completes the job, but only once the stored data version has reached the job's.
@@ -69,8 +76,8 @@ impl<S: RunStore> Runner<'_, S> {
         let mut next = self.next_revision(current);
         let attempts = &mut next.run.get_or_insert_default().attempts;
         self.record_failure(attempts, &error, reason.clone());
-        // If this write fails too, the lease runs out and the next claim counts the failure.
-        if let Err(error) = self.store.save(&current.job.meta.version_id, &next).await {
+        let expected = &current.job.meta.version_id;
+        if let Err(error) = self.letting_go(|| self.store.save(expected, &next)).await {
             tracing::warn!(job = %current.job.id, %error, "could not record the failure");
         }
         Ok(RunOutcome::Failed(reason))
@@ -106,10 +113,32 @@ impl<S: RunStore> Runner<'_, S> {
             run.attempts.lease = None;
         }
         // Losing this race is fine: whoever wrote the job has it now.
-        self.store
-            .save(&current.job.meta.version_id, &next)
+        let expected = &current.job.meta.version_id;
+        self.letting_go(|| self.store.save(expected, &next))
             .await
             .map(drop)
+    }
+
+    /// A write that lets go of a lease, tried again a few times, a moment apart, while the
+    /// store answers it with a transient error: one that never lands leaves the lease to
+    /// run out, and the next claim then counts a run that died. A try whose answer was lost
+    /// after it landed makes the next one lose its race, which is fine: it let go.
+    pub(super) async fn letting_go<F>(&self, write: impl Fn() -> F) -> Result<bool, StoreError>
+    where
+        F: Future<Output = Result<bool, StoreError>>,
+    {
+        let mut wait = LET_GO_FIRST_WAIT;
+        for _ in 1..LET_GO_ATTEMPTS {
+            match write().await {
+                Err(error) if error.is_transient() => {
+                    tracing::debug!(%error, "letting go again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                landed => return landed,
+            }
+        }
+        write().await
     }
 
     /// Why a conditional write lost: a cancel, or another worker took over.

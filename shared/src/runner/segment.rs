@@ -101,7 +101,7 @@ impl<S: RunStore> Runner<'_, S> {
     async fn yield_segment(&self, held: &SegmentRun) -> Result<RunOutcome, StoreError> {
         let mut next = held.revised();
         next.attempts.lease = None;
-        self.store.save_segment(&next).await?;
+        self.letting_go(|| self.store.save_segment(&next)).await?;
         Ok(RunOutcome::Yielded)
     }
 
@@ -238,8 +238,7 @@ impl<S: RunStore> Runner<'_, S> {
         tracing::warn!(job = %current.key.job_id, %error, %reason, "segment attempt failed");
         let mut next = current.revised();
         self.record_failure(&mut next.attempts, &error, reason.clone());
-        // If this write fails too, the lease runs out and the next claim counts the failure.
-        if let Err(error) = self.store.save_segment(&next).await {
+        if let Err(error) = self.letting_go(|| self.store.save_segment(&next)).await {
             tracing::warn!(job = %current.key.job_id, %error, "could not record the failure");
         }
         RunOutcome::Failed(reason)

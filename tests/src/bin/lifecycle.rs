@@ -2,7 +2,7 @@
 //! which writes RELIABILITY.md), or one schedule again.
 //!
 //! ```text
-//! lifecycle [--schedules N] [--first-seed S] [--parallel P] [--report PATH]
+//! lifecycle [--schedules N] [--first-seed S] [--parallel P] [--report PATH] [--no-shrink]
 //! lifecycle --replay SEED[:STEP,STEP,...]
 //! ```
 
@@ -49,6 +49,7 @@ async fn main() -> ExitCode {
         number("--first-seed", 1),
         number("--schedules", 10_000),
         number("--parallel", cores) as usize,
+        !arguments.iter().any(|a| a == "--no-shrink"),
     )
     .await;
     for violation in &report.violations {
@@ -66,6 +67,36 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The faults injected, one row per DynamoDB operation and one column per kind.
+fn by_operation(report: &Report) -> String {
+    let counts = &report.counts.faults_by_operation;
+    let kinds: std::collections::BTreeSet<&str> = counts.keys().map(|(_, kind)| *kind).collect();
+    let operations: std::collections::BTreeSet<&str> = counts
+        .keys()
+        .map(|(operation, _)| operation.as_str())
+        .collect();
+    let mut out = String::from("## Faults by DynamoDB operation\n\n| operation |");
+    for kind in &kinds {
+        let _ = write!(out, " {kind} |");
+    }
+    out.push_str(" all |\n|---|");
+    out.push_str(&"---|".repeat(kinds.len() + 1));
+    for operation in operations {
+        let _ = write!(out, "\n| {operation} |");
+        let mut all = 0;
+        for kind in &kinds {
+            let n = counts
+                .get(&(operation.to_owned(), *kind))
+                .copied()
+                .unwrap_or(0);
+            all += n;
+            let _ = write!(out, " {n} |");
+        }
+        let _ = write!(out, " {all} |");
+    }
+    out
 }
 
 fn markdown(report: &Report) -> String {
@@ -92,6 +123,11 @@ fn markdown(report: &Report) -> String {
     let _ = writeln!(out, "| DynamoDB requests | {} |", report.counts.requests);
     let _ = writeln!(out, "| faults injected | {} |", report.faults_injected());
     let _ = writeln!(out, "| worker crashes | {} |", report.counts.crashes);
+    let _ = writeln!(
+        out,
+        "| take-overs of a paused worker | {} |",
+        report.counts.takeovers
+    );
     let _ = writeln!(out, "| invariant checks | {} |", report.counts.checks);
     let _ = writeln!(
         out,
@@ -105,6 +141,7 @@ fn markdown(report: &Report) -> String {
     for (kind, count) in report.faults_by_kind() {
         let _ = writeln!(out, "| {kind} | {count} |");
     }
+    let _ = writeln!(out, "\n{}", by_operation(report));
     for violation in &report.violations {
         let _ = writeln!(out, "\n## Violation\n\n```text\n{violation}\n```");
     }

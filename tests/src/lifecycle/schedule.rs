@@ -102,7 +102,7 @@ impl Conditions {
         Self {
             segments,
             segments_at_once: 1 + rng.below(segments as usize),
-            items_per_second: rng.chance(10).then(|| 2 + rng.below(2) as u32),
+            items_per_second: rng.chance(15).then(|| 2 + rng.below(2) as u32),
             retention_secs: if rng.chance(20) { 2 } else { 30 * 24 * 3600 },
         }
     }
@@ -273,7 +273,7 @@ fn action(rng: &mut Rng, budgeted: bool) -> Action {
             job,
             lagging: rng.chance(20),
             // Only a budget makes a page long enough to meet a short deadline.
-            short_deadline: budgeted && rng.chance(30),
+            short_deadline: budgeted && rng.chance(50),
         },
         74..84 => Action::Interleave {
             job,

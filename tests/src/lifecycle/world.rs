@@ -44,9 +44,9 @@ impl Snapshot {
 const LEGACY_JOBS: usize = 6;
 
 /// How long before its deadline a run stops, and the deadline of a short-deadline run:
-/// shorter than a budgeted page (two seconds of writes).
-const STOP_MARGIN: Duration = Duration::from_secs(2);
-const SHORT_DEADLINE: Duration = Duration::from_secs(3);
+/// shorter than a budgeted page (up to two seconds of writes).
+const STOP_MARGIN: Duration = Duration::from_millis(1500);
+const SHORT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Counts for the reliability report.
 #[derive(Clone, Debug, Default)]
@@ -88,8 +88,13 @@ impl World {
             max_attempts: 3,
             retry_delay: Duration::from_secs(5),
             max_retry_delay: Duration::from_secs(30),
-            // Several pages a segment, so that crashes land between them.
-            page_size: 3,
+            // Several pages a segment, so that crashes land between them; under a budget,
+            // pages of two seconds' writes, longer than a short deadline leaves.
+            page_size: if conditions.items_per_second.is_some() {
+                6
+            } else {
+                3
+            },
             items_per_second: conditions.items_per_second,
             segments: Some(conditions.segments),
             segments_at_once: conditions.segments_at_once,
@@ -255,18 +260,22 @@ impl World {
                 let id = JobId::parse(&id).expect("a job id");
                 let deadline = Instant::now() + if *short_deadline { SHORT_DEADLINE } else { FAR };
                 let outcome = tokio::select! {
-                    outcome = runner.run(&id, deadline) => outcome.ok(),
+                    outcome = runner.run(&id, deadline) => Some(outcome.ok()),
                     () = self.plan.crashed() => None,
                     // Lambda kills the invocation at its deadline.
                     () = tokio::time::sleep_until(deadline.into()) => {
                         return Err(format!(
-                            "a run of {id} was still going at its deadline, {} s after it began",
-                            SHORT_DEADLINE.as_secs()
+                            "a run of {id} was still going at its deadline, {} ms after it began",
+                            SHORT_DEADLINE.as_millis()
                         ));
                     }
                 };
                 drop(runner);
-                self.counts.crashes += u64::from(outcome.is_none());
+                let Some(outcome) = outcome else {
+                    self.counts.crashes += 1;
+                    return Ok(());
+                };
+                self.no_lease_left(&format!("worker-{index}")).await?;
                 self.expect_outcome(id.as_str(), outcome.as_ref())
             }
             Action::Sweep { lagging } => {
@@ -282,7 +291,10 @@ impl World {
                 };
                 drop(runner);
                 self.counts.crashes += u64::from(crashed);
-                Ok(())
+                if crashed {
+                    return Ok(());
+                }
+                self.no_lease_left(&format!("sweeper-{index}")).await
             }
             Action::AdvanceClock => {
                 self.advance_clock().await;
@@ -601,6 +613,28 @@ impl World {
             .collect();
         new.sort_by(|a, b| a.1.job.id.cmp(&b.1.job.id));
         self.jobs.extend(new.into_iter().map(|(id, _)| id.clone()));
+    }
+
+    /// A worker that returned holds no lease: whatever it did, it let go of the job and of
+    /// every segment it ran. A lease left behind would run out and count as a run that died.
+    async fn no_lease_left(&self, owner: &str) -> Result<(), String> {
+        for item in self.env.items().await {
+            let lease = match item.get("run").and_then(|run| run.as_m().ok()) {
+                Some(run) => run.get("lease"),
+                None => item.get("lease"),
+            };
+            let holder = lease
+                .and_then(|lease| lease.as_m().ok())
+                .and_then(|lease| lease.get("owner"))
+                .and_then(|owner| owner.as_s().ok());
+            if holder.is_some_and(|holder| holder == owner) {
+                let id = item[ID].as_s().map(String::as_str).unwrap_or_default();
+                return Err(format!(
+                    "{owner} returned, and still holds the lease of {id}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every item whose expiry has passed, as DynamoDB's TTL does (late, and with

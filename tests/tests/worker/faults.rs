@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
-use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, StoredJob, instant};
+use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, SegmentKey, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::to_item;
-use asyncjob_shared::store::{DynamoStore, JobStore};
+use asyncjob_shared::store::{DynamoStore, JobStore, RunStore};
 use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -107,6 +107,35 @@ async fn a_throttled_migration_is_slowed_down_never_given_up() {
 #[tokio::test]
 async fn a_migration_meeting_conflicting_transactions_is_slowed_down_never_given_up() {
     pushed_back_never_given_up("UpdateItem", Fault::Conflict, "conflicting transaction").await;
+}
+
+/// A segment's step fails, and so do the first writes that would record it (throttled, the
+/// SDK's retries included): the runner tries that write again, so the segment is let go
+/// with its failure counted, instead of its lease being left to run out and count as a run
+/// that died.
+#[tokio::test]
+async fn a_throttled_write_of_a_failure_is_tried_again_so_no_lease_is_left() {
+    let mut faulty = FaultyVersion1::start().await;
+    faulty.settings.retry_delay = Duration::from_secs(60);
+    faulty.settings.max_retry_delay = Duration::from_secs(60);
+    // The job's claim, its first survey and the segment's claim are the first three
+    // PutItems; the segment's failure is the fourth, throttled through the SDK's retries.
+    faulty.plan.set(
+        (3..6)
+            .map(|occurrence| FaultRule {
+                operation: "PutItem",
+                occurrence,
+                fault: Fault::Throttle,
+            })
+            .collect(),
+    );
+    faulty.plan.always_on("UpdateItem", Fault::ServerError);
+    let outcome = faulty.run().await;
+    assert!(matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
+    let key = SegmentKey::all(&faulty.job, 1, 1).remove(0);
+    let segment = faulty.env.store.segments(&[key]).await.unwrap().remove(0);
+    assert_eq!(segment.attempts.lease, None, "the segment was let go");
+    assert_eq!(segment.attempts.failures, 1);
 }
 
 /// Every `operation` of the migration meets `fault` for more runs in a row than a job's
