@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use asyncjob_shared::events::EventError;
 use asyncjob_shared::model::run::millis;
-use asyncjob_shared::model::{CodeSet, JobId, JobStatus, SegmentKey, SegmentRun, instant};
+use asyncjob_shared::model::{SegmentKey, instant};
 use asyncjob_shared::runner::{RunOutcome, Runner};
-use asyncjob_shared::store::{RunStore, StoreError};
-use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use asyncjob_shared::store::{RunStore, StoreError, StreamWork, stream_work};
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Runs what an invocation's `payload` hands over, finishing by `deadline`. The runner's
@@ -53,12 +52,6 @@ fn report_failed_jobs(outcomes: &[RunOutcome]) {
     }
 }
 
-/// What a stream record hands over.
-enum Work {
-    Job(JobId),
-    Segment(SegmentKey),
-}
-
 /// Runs the new accepted jobs and segments of a stream batch. A record whose run failed on
 /// the store is reported back, so Lambda retries from it; jobs whose migration failed are
 /// retried by the sweeper instead, so they never hold up the stream.
@@ -70,9 +63,9 @@ async fn run_stream<S: RunStore>(
     let mut response = DynamoDbEventResponse::default();
     let mut outcomes = Vec::new();
     for record in event.records {
-        let ran = match work(&record) {
-            Some(Work::Job(id)) => runner.run(&id, deadline).await,
-            Some(Work::Segment(key)) => run_segment(runner, &key, deadline).await,
+        let ran = match stream_work(&record.change.new_image) {
+            Some(StreamWork::Job(id)) => runner.run(&id, deadline).await,
+            Some(StreamWork::Segment(key)) => run_segment(runner, &key, deadline).await,
             None => continue,
         };
         match ran {
@@ -110,23 +103,4 @@ async fn run_segment<S: RunStore>(
         RunOutcome::Completed | RunOutcome::GaveUp => runner.run(&key.job_id, deadline).await,
         other => Ok(other),
     }
-}
-
-#[derive(Deserialize)]
-struct JobImage {
-    id: String,
-    status: Option<String>,
-}
-
-/// What a stream record shows: a new accepted job, a new segment, or neither.
-fn work(record: &EventRecord) -> Option<Work> {
-    let image = &record.change.new_image;
-    if let Ok(segment) = serde_dynamo::from_item::<_, SegmentRun>(image.clone()) {
-        return Some(Work::Segment(segment.key));
-    }
-    let job: JobImage = serde_dynamo::from_item(image.clone()).ok()?;
-    (job.status.as_deref() == Some(JobStatus::Accepted.code()))
-        .then(|| JobId::parse(&job.id))
-        .flatten()
-        .map(Work::Job)
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
-use crate::store::{DynamoStore, RunStore, StoreError};
+use crate::store::{DynamoStore, JobRuns, StoreError};
 
 pub use budget::{SharedBudget, Window, WriteBudget};
 pub use expire_finished::ExpireFinishedJobs;

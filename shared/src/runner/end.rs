@@ -73,11 +73,23 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> Result<RunOutcome, StoreError> {
         let reason = attempt_failure(doing, &error);
         tracing::warn!(job = %current.job.id, %error, %reason, "attempt failed");
-        let mut next = self.next_revision(current);
-        let attempts = &mut next.run.get_or_insert_default().attempts;
-        self.record_failure(attempts, &error, reason.clone());
-        let expected = &current.job.meta.version_id;
-        if let Err(error) = self.letting_go(|| self.store.save(expected, &next)).await {
+        let record = |held: StoredJob| {
+            let mut next = self.next_revision(&held);
+            let attempts = &mut next.run.get_or_insert_default().attempts;
+            self.record_failure(attempts, &error, reason.clone());
+            async move { self.store.save(&held.job.meta.version_id, &next).await }
+        };
+        let mine = || async {
+            let now = self.store.get(&current.job.id).await?;
+            Ok(now.filter(|now| {
+                now.job.status == JobStatus::Accepted
+                    && now
+                        .run
+                        .as_ref()
+                        .is_some_and(|run| run.attempts.is_held_by(&self.owner))
+            }))
+        };
+        if let Err(error) = self.letting_go_of(current.clone(), record, mine).await {
             tracing::warn!(job = %current.job.id, %error, "could not record the failure");
         }
         Ok(RunOutcome::Failed(reason))
@@ -117,6 +129,30 @@ impl<S: RunStore> Runner<'_, S> {
         self.letting_go(|| self.store.save(expected, &next))
             .await
             .map(drop)
+    }
+
+    /// [`Self::letting_go`] of `write(held)`. When it loses its race while `mine` still finds
+    /// the item leased to this worker, a write of this run landed and its answer was lost
+    /// (a checkpoint, a renewal): it is written once more over the item as it is now, so
+    /// the lease is let go all the same.
+    pub(super) async fn letting_go_of<H, W, M>(
+        &self,
+        held: H,
+        write: impl Fn(H) -> W,
+        mine: impl Fn() -> M,
+    ) -> Result<bool, StoreError>
+    where
+        H: Clone,
+        W: Future<Output = Result<bool, StoreError>>,
+        M: Future<Output = Result<Option<H>, StoreError>>,
+    {
+        if self.letting_go(|| write(held.clone())).await? {
+            return Ok(true);
+        }
+        match mine().await? {
+            Some(now) => self.letting_go(|| write(now.clone())).await,
+            None => Ok(false),
+        }
     }
 
     /// A write that lets go of a lease, tried again a few times, a moment apart, while the

@@ -12,6 +12,7 @@ mod budget;
 mod claim;
 mod end;
 mod output;
+mod release;
 mod segment;
 mod segments;
 #[cfg(test)]

@@ -236,9 +236,21 @@ impl<S: RunStore> Runner<'_, S> {
     ) -> RunOutcome {
         let reason = attempt_failure(doing, &error);
         tracing::warn!(job = %current.key.job_id, %error, %reason, "segment attempt failed");
-        let mut next = current.revised();
-        self.record_failure(&mut next.attempts, &error, reason.clone());
-        if let Err(error) = self.letting_go(|| self.store.save_segment(&next)).await {
+        let record = |held: SegmentRun| {
+            let mut next = held.revised();
+            self.record_failure(&mut next.attempts, &error, reason.clone());
+            async move { self.store.save_segment(&next).await }
+        };
+        let mine = || async {
+            let now = self
+                .store
+                .segments(std::slice::from_ref(&current.key))
+                .await?;
+            Ok(now
+                .into_iter()
+                .find(|now| !now.is_finished() && now.attempts.is_held_by(&self.owner)))
+        };
+        if let Err(error) = self.letting_go_of(current.clone(), record, mine).await {
             tracing::warn!(job = %current.key.job_id, %error, "could not record the failure");
         }
         RunOutcome::Failed(reason)

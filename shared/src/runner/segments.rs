@@ -17,19 +17,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::Migration;
-use crate::model::{
-    Attempts, JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant,
-};
+use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
 use crate::store::{RunStore, StoreError};
 
 /// Where the segments of a migration stand.
-enum Survey {
+pub(super) enum Survey {
     /// Some are still to run: the job as last written, and the segments as read.
     Running(Box<StoredJob>, Vec<SegmentRun>),
     /// The migration is applied, or the job has ended.
@@ -127,26 +124,20 @@ impl<S: RunStore> Runner<'_, S> {
         let mut running = FuturesUnordered::new();
         let mut mine = HashSet::new();
         loop {
-            let segments = match self.survey(held, migration, progress, &keys).await {
-                Ok(Survey::Running(next, segments)) => {
-                    *held = *next;
-                    segments
-                }
-                Ok(Survey::Ended(flow)) => return Ok(flow),
-                Err(error) => {
+            let segments = match self.surveyed(held, migration, progress, &keys).await {
+                Ok(segments) => segments,
+                Err(end) => {
                     // The segments in flight cut their pages short and let go of their
                     // leases: dropped mid-page, each lease would run out and count as a
                     // worker that died.
                     ask_to_stop.send_replace(true);
-                    while let Some((key, outcome)) = running.next().await {
-                        log_segment_run(&key, outcome);
-                    }
-                    return Err(error);
+                    drain(&mut running).await;
+                    return end;
                 }
             };
             if Instant::now() + self.settings.stop_before_deadline >= deadline {
                 // Each segment lets go of its own lease at the deadline.
-                while running.next().await.is_some() {}
+                drain(&mut running).await;
                 return self.yield_job(held, migration, progress, &keys).await;
             }
             let free = self.settings.segments_at_once.saturating_sub(running.len());
@@ -170,83 +161,28 @@ impl<S: RunStore> Runner<'_, S> {
         }
     }
 
-    /// Lets go of the job at the deadline, with the progress its segments made recorded.
-    async fn yield_job(
+    /// [`Self::survey`], `held` following its write: the segments as read, or how the drive
+    /// ends.
+    async fn surveyed(
         &self,
-        held: &StoredJob,
+        held: &mut StoredJob,
         migration: &dyn Migration,
         progress: &MigrationProgress,
         keys: &[SegmentKey],
-    ) -> Result<Flow, StoreError> {
-        match self.survey(held, migration, progress, keys).await? {
-            Survey::Running(surveyed, _) => {
-                self.release(&surveyed).await?;
-                Ok(Flow::Stop(RunOutcome::Yielded))
+    ) -> Result<Vec<SegmentRun>, Result<Flow, StoreError>> {
+        match self.survey(held, migration, progress, keys).await {
+            Ok(Survey::Running(next, segments)) => {
+                *held = *next;
+                Ok(segments)
             }
-            Survey::Ended(flow) => Ok(flow),
-        }
-    }
-
-    /// Lets go of the job when no segment is left that this worker may run now. When every
-    /// one left waits after a failed attempt, the job waits with them, and this run ends as
-    /// that failed attempt. Otherwise the others are held by other workers: the worker that
-    /// finishes one runs the job next, and the sweeper comes by.
-    async fn let_go(
-        &self,
-        held: &StoredJob,
-        segments: &[SegmentRun],
-        keys: &[SegmentKey],
-    ) -> Result<Flow, StoreError> {
-        let Some(wait) = segments_wait(segments, instant::now()) else {
-            self.release(held).await?;
-            return Ok(self.look_again(held, keys).await);
-        };
-        let reason = wait.last_error.clone().unwrap_or_default();
-        let mut next = self.next_revision(held);
-        next.run.get_or_insert_default().attempts = wait;
-        let outcome = if self.store.save(&held.job.meta.version_id, &next).await? {
-            RunOutcome::Failed(reason)
-        } else {
-            self.lost_write(&held.job.id).await?
-        };
-        Ok(Flow::Stop(outcome))
-    }
-
-    /// After letting go of the job: a worker that finished the last segments while this one
-    /// held the job could not take it to apply the migration, and may have gone. It wrote
-    /// the segment before it tried, and it tried before this release landed, so a read now
-    /// sees it: if every segment is done or one was given up, this worker takes the job
-    /// again to record it, instead of leaving it to the sweeper.
-    ///
-    /// The job is no longer this worker's here: a read or claim that fails leaves it to the
-    /// sweeper, rather than recording a failure against a job this worker let go of.
-    async fn look_again(&self, held: &StoredJob, keys: &[SegmentKey]) -> Flow {
-        let not_runnable = Flow::Stop(RunOutcome::NotRunnable);
-        let segments = match self.store.segments(keys).await {
-            Ok(segments) => segments,
-            Err(error) => {
-                tracing::warn!(job = %held.job.id, %error, "could not look at the segments again");
-                return not_runnable;
-            }
-        };
-        let finished = segments.len() == keys.len()
-            && (segments.iter().all(|run| run.done)
-                || segments.iter().any(|run| run.gave_up.is_some()));
-        if !finished {
-            return not_runnable;
-        }
-        match self.claim(&held.job.id).await {
-            Err(error) => {
-                tracing::warn!(job = %held.job.id, %error, "could not take the job back");
-                not_runnable
-            }
-            Ok(flow) => flow,
+            Ok(Survey::Ended(flow)) => Err(Ok(flow)),
+            Err(error) => Err(Err(error)),
         }
     }
 
     /// Reads the segments and records where they stand: their sum as the job's progress, or,
     /// once all are done, the migration as applied; a segment given up gives the job up.
-    async fn survey(
+    pub(super) async fn survey(
         &self,
         held: &StoredJob,
         migration: &dyn Migration,
@@ -300,21 +236,14 @@ fn startable(segments: &[SegmentRun], mine: &HashSet<u32>, free: usize) -> Vec<S
         .collect()
 }
 
-/// How the job waits when every segment left waits after a failed attempt: as the one that
-/// may run first, so that the job's X-Progress shows the back-off and its cause, and no run
-/// of the job comes before a segment may run. `None` while a worker holds a segment: that
-/// worker takes the job on when it is done.
-fn segments_wait(segments: &[SegmentRun], now: OffsetDateTime) -> Option<Attempts> {
-    let unfinished = || segments.iter().filter(|run| !run.is_finished());
-    if unfinished().any(|run| !run.attempts.is_backing_off_at(now)) {
-        return None;
+/// Waits for every segment run in flight to end, and logs how each did.
+async fn drain<F>(running: &mut FuturesUnordered<F>)
+where
+    F: Future<Output = (SegmentKey, Result<RunOutcome, StoreError>)>,
+{
+    while let Some((key, outcome)) = running.next().await {
+        log_segment_run(&key, outcome);
     }
-    let first = unfinished().min_by_key(|run| run.attempts.retry_at_ms)?;
-    Some(Attempts {
-        lease: None,
-        failures: 0,
-        ..first.attempts.clone()
-    })
 }
 
 fn log_segment_run(key: &SegmentKey, outcome: Result<RunOutcome, StoreError>) {

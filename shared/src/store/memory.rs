@@ -7,8 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    Cancel, Cancellation, Delivery, JobStore, Kickoff, Reservation, RunStore, SearchPage,
-    SearchQuery, StoreError, answer_without_writing, cancellation, segments_ended_by,
+    Cancel, Cancellation, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage,
+    SearchQuery, SegmentRuns, StoreError, WriteBudgets, answer_without_writing, cancellation,
+    segments_ended_by,
 };
 use crate::model::{
     AsyncJob, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob, instant,
@@ -176,7 +177,7 @@ impl JobStore for MemoryStore {
     }
 }
 
-impl RunStore for MemoryStore {
+impl JobRuns for MemoryStore {
     async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
         let mut state = self.lock();
         if !state.is_at(&next.job.id, expected_version) {
@@ -185,7 +186,6 @@ impl RunStore for MemoryStore {
         state.write(next, &segments_ended_by(next));
         Ok(true)
     }
-
     async fn save_advancing(
         &self,
         expected_version: &str,
@@ -213,7 +213,32 @@ impl RunStore for MemoryStore {
         state.write(next, done_segments);
         Ok(true)
     }
+    async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
+        let state = self.lock();
+        let mut accepted: Vec<StoredJob> = state
+            .live_jobs()
+            .filter(|stored| stored.job.status == JobStatus::Accepted)
+            .cloned()
+            .collect();
+        accepted.sort_by(|a, b| {
+            (&a.job.request_time, &a.job.id).cmp(&(&b.job.request_time, &b.job.id))
+        });
+        accepted.truncate(limit);
+        Ok(accepted)
+    }
+    async fn reap_expired(&self, _limit: usize) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let now = instant::now();
+        let before = state.jobs.len();
+        state.jobs.retain(|_, stored| stored.is_live_at(now));
+        Ok((before - state.jobs.len()) as u64)
+    }
+    fn retention(&self) -> Duration {
+        self.retention
+    }
+}
 
+impl SegmentRuns for MemoryStore {
     async fn start_segments(
         &self,
         expected_version: &str,
@@ -236,7 +261,6 @@ impl RunStore for MemoryStore {
         }
         Ok(true)
     }
-
     async fn segments(&self, keys: &[SegmentKey]) -> Result<Vec<SegmentRun>, StoreError> {
         let state = self.lock();
         Ok(keys
@@ -244,7 +268,6 @@ impl RunStore for MemoryStore {
             .filter_map(|key| state.segments.get(&slot(key)).cloned())
             .collect())
     }
-
     async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
         let mut state = self.lock();
         match state.segments.get_mut(&slot(&next.key)) {
@@ -255,7 +278,9 @@ impl RunStore for MemoryStore {
             _ => Ok(false),
         }
     }
+}
 
+impl WriteBudgets for MemoryStore {
     async fn reserve_writes(
         &self,
         migration: &SegmentKey,
@@ -275,7 +300,6 @@ impl RunStore for MemoryStore {
             .insert(budget, (start_ms + length_ms, mark.clone()));
         Ok(Reservation { start_ms, mark })
     }
-
     async fn return_writes(
         &self,
         migration: &SegmentKey,
@@ -292,31 +316,5 @@ impl RunStore for MemoryStore {
             *next = used_until_ms;
         }
         Ok(())
-    }
-
-    async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
-        let state = self.lock();
-        let mut accepted: Vec<StoredJob> = state
-            .live_jobs()
-            .filter(|stored| stored.job.status == JobStatus::Accepted)
-            .cloned()
-            .collect();
-        accepted.sort_by(|a, b| {
-            (&a.job.request_time, &a.job.id).cmp(&(&b.job.request_time, &b.job.id))
-        });
-        accepted.truncate(limit);
-        Ok(accepted)
-    }
-
-    async fn reap_expired(&self, _limit: usize) -> Result<u64, StoreError> {
-        let mut state = self.lock();
-        let now = instant::now();
-        let before = state.jobs.len();
-        state.jobs.retain(|_, stored| stored.is_live_at(now));
-        Ok((before - state.jobs.len()) as u64)
-    }
-
-    fn retention(&self) -> Duration {
-        self.retention
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-pub use dynamo::{DynamoStore, dynamodb_client, ensure_table, local_client};
+pub use dynamo::{
+    DynamoStore, StreamWork, dynamodb_client, ensure_table, local_client, stream_work,
+};
 pub use memory::MemoryStore;
 pub use query::{Order, Position, SearchPage, SearchQuery, Total};
 
@@ -187,8 +189,8 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<AsyncJob>, StoreError>> + Send;
 }
 
-/// The writes and reads the job runner needs beyond [`JobStore`].
-pub trait RunStore: JobStore {
+/// The job runner's own writes of a job, and what the sweeper looks for.
+pub trait JobRuns: JobStore {
     /// Writes `next` over the job if it is still at `expected_version`; `false` when someone
     /// wrote it first (a cancel, another worker), and nothing was written. A final write
     /// deletes the segments of the migration the job was running in the same write.
@@ -197,7 +199,6 @@ pub trait RunStore: JobStore {
         expected_version: &str,
         next: &StoredJob,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
     /// [`save`](Self::save), and in the same write moves the stored data version up to
     /// `data_version` and deletes every segment of `done_segments`, on the condition that
     /// each is done; when the data is there or beyond already, the job is saved and the
@@ -211,7 +212,22 @@ pub trait RunStore: JobStore {
         data_version: u32,
         done_segments: &[SegmentKey],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at.
+    fn accepted_jobs(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredJob>, StoreError>> + Send;
+    /// Deletes up to about `limit` expired jobs of each final status, oldest first, and
+    /// says how many. DynamoDB's TTL deletes them only eventually (sometimes days later);
+    /// until then an oldest-first search would read past them.
+    fn reap_expired(&self, limit: usize) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// How long finished jobs stay readable.
+    fn retention(&self) -> Duration;
+}
 
+/// The segments a migration runs in: started with the job's write, read, and written one
+/// at a time by whoever runs each.
+pub trait SegmentRuns: Send + Sync {
     /// [`save`](Self::save), and in the same write the new `segments` of the job's
     /// migration; `false` when the job changed, and nothing was written.
     fn start_segments(
@@ -220,20 +236,21 @@ pub trait RunStore: JobStore {
         next: &StoredJob,
         segments: &[SegmentRun],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
     /// The segments of `keys` that exist, strongly consistent, in the order of `keys`.
     fn segments(
         &self,
         keys: &[SegmentKey],
     ) -> impl Future<Output = Result<Vec<SegmentRun>, StoreError>> + Send;
-
     /// Writes `next` over its segment if the segment is still at the revision before
     /// `next`'s; `false` when someone wrote it first, and nothing was written.
     fn save_segment(
         &self,
         next: &SegmentRun,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
 
+/// The write budget a migration's segments share, wherever each runs.
+pub trait WriteBudgets: Send + Sync {
     /// Reserves the next `length_ms` of the write budget the segments of `migration`'s
     /// migration share: a window no earlier than now and after every window reserved
     /// before, wherever its segment runs. Only while `migration`'s segment exists: the
@@ -243,7 +260,6 @@ pub trait RunStore: JobStore {
         migration: &SegmentKey,
         length_ms: i64,
     ) -> impl Future<Output = Result<Reservation, StoreError>> + Send;
-
     /// Hands back the end of `reservation`'s window, from `used_until_ms` to
     /// `reserved_until_ms`, unless a later window was reserved since.
     fn return_writes(
@@ -253,21 +269,12 @@ pub trait RunStore: JobStore {
         reserved_until_ms: i64,
         used_until_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Up to `limit` accepted jobs, oldest first: what the sweeper looks at.
-    fn accepted_jobs(
-        &self,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<StoredJob>, StoreError>> + Send;
-
-    /// Deletes up to about `limit` expired jobs of each final status, oldest first, and
-    /// says how many. DynamoDB's TTL deletes them only eventually (sometimes days later);
-    /// until then an oldest-first search would read past them.
-    fn reap_expired(&self, limit: usize) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
-    /// How long finished jobs stay readable.
-    fn retention(&self) -> Duration;
 }
+
+/// Everything the job runner needs of a store: one trait per concern.
+pub trait RunStore: JobRuns + SegmentRuns + WriteBudgets {}
+
+impl<S: JobRuns + SegmentRuns + WriteBudgets> RunStore for S {}
 
 /// The kick-off rule: `running` is the accepted migration of the job's type, if any, and
 /// `same_version` the last job started for the job's data version. The repeat rule comes

@@ -21,8 +21,9 @@ pub struct Model {
     pub(super) expiry: BTreeMap<String, i64>,
     /// The seeded legacy jobs, as they were written.
     pub(super) legacy: BTreeMap<String, AsyncJob>,
-    /// Events so far that may fail an attempt: crashes, server errors, take-overs. Throttling,
-    /// conflicts, cancelled transactions and lost answers are not among them.
+    /// Events so far that may fail an attempt: crashes, server errors, lost answers (three in
+    /// a row on one request fail it), take-overs. Throttling, conflicts and cancelled
+    /// transactions are not among them.
     pub(super) failing: u64,
     /// `failing` when each job appeared: a job may end in `error` only after as many more
     /// as its attempts allow.
@@ -204,7 +205,9 @@ impl World {
         self.counts.checks += 1;
         let _ = now;
         let mut by_migration: BTreeMap<u32, Vec<Instant>> = BTreeMap::new();
-        for (at, expression) in self.plan.migration_writes() {
+        let mut writes = self.plan.migration_writes();
+        writes.extend(self.clean_plan.migration_writes());
+        for (at, expression) in writes {
             let version = if expression.contains("#expires") {
                 1
             } else {

@@ -66,6 +66,7 @@ pub struct World {
     store: DynamoStore,
     /// The same table without faults, for whoever acts while a worker waits.
     clean: DynamoStore,
+    pub(super) clean_plan: FaultPlan,
     pub(super) settings: RunSettings,
     lagging: Registry,
     /// Job ids in the order they appeared.
@@ -82,7 +83,10 @@ impl World {
         env.config.retention = Duration::from_secs(conditions.retention_secs);
         let plan = FaultPlan::default();
         let store = env.faulty_store(&plan);
-        let clean = DynamoStore::new(env.client.clone(), &env.table, env.config.retention);
+        // Through a fault plan of its own that injects nothing: its migration writes count
+        // towards the budget too.
+        let clean_plan = FaultPlan::default();
+        let clean = env.faulty_store(&clean_plan);
         let settings = RunSettings {
             lease: Duration::from_secs(60),
             max_attempts: 3,
@@ -121,6 +125,7 @@ impl World {
             plan,
             store,
             clean,
+            clean_plan,
             settings,
             lagging,
             jobs: Vec::new(),

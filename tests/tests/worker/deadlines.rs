@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::{JobId, SegmentKey};
 use asyncjob_shared::runner::{RunOutcome, RunSettings};
-use asyncjob_shared::store::RunStore;
+use asyncjob_shared::store::SegmentRuns;
 use asyncjob_tests::TestEnv;
 
 use crate::support::{Stalling, legacy_jobs, put_items, runner_on, settings};

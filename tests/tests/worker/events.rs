@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use asyncjob_shared::migration::{ExpireFinishedJobs, Registry};
 use asyncjob_shared::model::{JobStatus, SegmentKey};
 use asyncjob_shared::runner::{RunOutcome, RunSettings};
-use asyncjob_shared::store::{DynamoStore, JobStore, RunStore};
+use asyncjob_shared::store::{DynamoStore, JobStore, SegmentRuns};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use futures_util::future::join_all;
 use serde_json::{Value, json};

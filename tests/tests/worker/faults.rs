@@ -9,7 +9,7 @@ use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry}
 use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, SegmentKey, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::to_item;
-use asyncjob_shared::store::{DynamoStore, JobStore, RunStore};
+use asyncjob_shared::store::{DynamoStore, JobStore, SegmentRuns};
 use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -11,7 +11,7 @@ use asyncjob_shared::model::{
 };
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
-use asyncjob_shared::store::{JobStore, RunStore};
+use asyncjob_shared::store::{JobRuns, JobStore, SegmentRuns};
 use asyncjob_tests::faults::{Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use tokio::sync::Notify;

@@ -11,7 +11,7 @@ use asyncjob_shared::model::{AsyncJob, Attempts, JobId, JobStatus, JobType, Segm
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::schema::EXPIRES_AT;
 use asyncjob_shared::store::test_support::{Item, legacy_item};
-use asyncjob_shared::store::{DynamoStore, RunStore, StoreError};
+use asyncjob_shared::store::{DynamoStore, SegmentRuns, StoreError};
 use asyncjob_tests::TestEnv;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;

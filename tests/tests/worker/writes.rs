@@ -5,7 +5,7 @@
 //! conditional writes is raced against an identical twin, then has its answer lost.
 
 use asyncjob_shared::model::{JobStatus, SegmentKey, SegmentRun, StoredJob, instant};
-use asyncjob_shared::store::{JobStore, RunStore, StoreError};
+use asyncjob_shared::store::{JobRuns, JobStore, SegmentRuns, StoreError};
 use asyncjob_tests::TestEnv;
 use asyncjob_tests::faults::{Fault, FaultPlan, FaultRule};
 

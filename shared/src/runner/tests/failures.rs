@@ -14,7 +14,7 @@ use crate::model::{
     Attempts, JobId, JobStatus, Lease, MigrationProgress, SegmentKey, SegmentRun, instant,
 };
 use crate::runner::{RunOutcome, Runner};
-use crate::store::{JobStore, MemoryStore, RunStore, StoreError};
+use crate::store::{JobStore, MemoryStore, SegmentRuns, StoreError};
 
 #[tokio::test]
 async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {

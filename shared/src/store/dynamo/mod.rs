@@ -1,6 +1,6 @@
-//! [`JobStore`] and [`RunStore`] on DynamoDB, one concern a file: the client, what its errors
-//! mean, the table's schema and provisioning, items, single-item reads and writes, searches,
-//! and kick-off bookkeeping.
+//! [`JobStore`] and the runner's stores ([`RunStore`]) on DynamoDB, one concern a file: the
+//! client, what its errors mean, the table's schema and provisioning, items, single-item
+//! reads and writes, searches, kick-off bookkeeping, segments, budgets and stream records.
 
 mod budget;
 mod client;
@@ -11,6 +11,7 @@ mod provision;
 pub(crate) mod schema;
 mod search;
 mod segments;
+mod stream;
 pub(crate) mod table;
 mod write_id;
 
@@ -20,10 +21,11 @@ use aws_sdk_dynamodb::Client;
 
 pub use client::{dynamodb_client, local_client};
 pub use provision::ensure_table;
+pub use stream::{StreamWork, stream_work};
 
 use super::{
-    Cancel, Cancellation, Delivery, JobStore, Kickoff, Reservation, RunStore, SearchPage,
-    SearchQuery, StoreError, Transient, cancellation, segments_ended_by,
+    Cancel, Cancellation, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage,
+    SearchQuery, SegmentRuns, StoreError, Transient, WriteBudgets, cancellation, segments_ended_by,
 };
 use crate::model::{AsyncJob, JobId, JobType, SegmentKey, SegmentRun, StoredJob, instant};
 use errors::contention;
@@ -130,14 +132,13 @@ impl JobStore for DynamoStore {
     }
 }
 
-impl RunStore for DynamoStore {
+impl JobRuns for DynamoStore {
     async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
         let ended = segments_ended_by(next);
         self.table
             .save_dropping(expected_version, next, &ended)
             .await
     }
-
     async fn save_advancing(
         &self,
         expected_version: &str,
@@ -149,7 +150,18 @@ impl RunStore for DynamoStore {
             .save_advancing(expected_version, next, data_version, done_segments)
             .await
     }
+    async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
+        self.table.accepted_jobs(limit, instant::now()).await
+    }
+    async fn reap_expired(&self, limit: usize) -> Result<u64, StoreError> {
+        self.table.reap_expired(limit, instant::now()).await
+    }
+    fn retention(&self) -> Duration {
+        self.retention
+    }
+}
 
+impl SegmentRuns for DynamoStore {
     async fn start_segments(
         &self,
         expected_version: &str,
@@ -160,15 +172,15 @@ impl RunStore for DynamoStore {
             .start_segments(expected_version, next, segments)
             .await
     }
-
     async fn segments(&self, keys: &[SegmentKey]) -> Result<Vec<SegmentRun>, StoreError> {
         self.table.segments(keys).await
     }
-
     async fn save_segment(&self, next: &SegmentRun) -> Result<bool, StoreError> {
         self.table.save_segment(next).await
     }
+}
 
+impl WriteBudgets for DynamoStore {
     async fn reserve_writes(
         &self,
         migration: &SegmentKey,
@@ -176,7 +188,6 @@ impl RunStore for DynamoStore {
     ) -> Result<Reservation, StoreError> {
         self.table.reserve_writes(migration, length_ms).await
     }
-
     async fn return_writes(
         &self,
         migration: &SegmentKey,
@@ -187,17 +198,5 @@ impl RunStore for DynamoStore {
         self.table
             .return_writes(migration, reservation, reserved_until_ms, used_until_ms)
             .await
-    }
-
-    async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
-        self.table.accepted_jobs(limit, instant::now()).await
-    }
-
-    async fn reap_expired(&self, limit: usize) -> Result<u64, StoreError> {
-        self.table.reap_expired(limit, instant::now()).await
-    }
-
-    fn retention(&self) -> Duration {
-        self.retention
     }
 }

@@ -60,10 +60,13 @@ pub fn delivery_key(delivery: &Delivery) -> String {
     format!("~delivery~{}", delivery.as_str())
 }
 
+/// How the id of every segment item begins.
+pub const SEGMENT_PREFIX: &str = "~segment~";
+
 /// The item holding one segment of a migration that runs as parallel Scan segments.
 pub fn segment_key(key: &SegmentKey) -> String {
     format!(
-        "~segment~{}~{}~{}",
+        "{SEGMENT_PREFIX}{}~{}~{}",
         key.job_id.as_str(),
         key.version,
         key.segment

@@ -27,7 +27,7 @@ const BATCH_GET_LIMIT: usize = 100;
 const UNPROCESSED_ATTEMPTS: u32 = 6;
 const UNPROCESSED_BACKOFF: Duration = Duration::from_millis(50);
 
-fn to_item(run: &SegmentRun, write: &WriteId) -> Result<Item, StoreError> {
+pub(crate) fn to_item(run: &SegmentRun, write: &WriteId) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(run)
         .map_err(|e| StoreError::Failed(format!("a segment could not be written: {e}")))?;
     item.insert(ID.into(), s(segment_key(&run.key)));
