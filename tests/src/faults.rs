@@ -65,6 +65,16 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Whether the fault can happen to `operation`: only a transaction is cancelled, and only
+    /// a batch read leaves keys unprocessed. Any other request goes through, uncounted.
+    fn applies_to(self, operation: &str) -> bool {
+        match self {
+            Self::CancelTransaction { .. } => operation == "TransactWriteItems",
+            Self::LeaveUnprocessed => operation == "BatchGetItem",
+            _ => true,
+        }
+    }
+
     /// A short name, for counting faults by kind.
     pub fn kind(self) -> &'static str {
         match self {
@@ -204,13 +214,17 @@ impl FaultPlan {
             .as_ref()
             .filter(|(faulted, _)| faulted == operation)
             .map(|(_, fault)| *fault);
-        let fault = state.always.or(on_operation).or_else(|| {
-            state
-                .rules
-                .iter()
-                .find(|rule| rule.operation == operation && rule.occurrence == occurrence)
-                .map(|rule| rule.fault)
-        })?;
+        let fault = state
+            .always
+            .or(on_operation)
+            .or_else(|| {
+                state
+                    .rules
+                    .iter()
+                    .find(|rule| rule.operation == operation && rule.occurrence == occurrence)
+                    .map(|rule| rule.fault)
+            })
+            .filter(|fault| fault.applies_to(operation))?;
         *state.injected.entry(fault.kind()).or_default() += 1;
         *state
             .injected_on
@@ -279,9 +293,6 @@ impl HttpConnector for FaultyConnector {
                 Some(Fault::ServerError) => Ok(error_answer("InternalServerError", None)),
                 Some(Fault::Conflict) => Ok(error_answer("TransactionConflictException", None)),
                 Some(Fault::CancelTransaction { item, reason }) => {
-                    if operation != "TransactWriteItems" {
-                        return send(request).await;
-                    }
                     let items = transaction_size(&request).max(1);
                     let reasons = (0..items)
                         .map(|i| {
@@ -321,10 +332,7 @@ impl HttpConnector for FaultyConnector {
                     plan.resume.notified().await;
                     send(request).await
                 }
-                Some(Fault::LeaveUnprocessed) if operation == "BatchGetItem" => {
-                    Ok(unprocessed_answer(&request))
-                }
-                Some(Fault::LeaveUnprocessed) => send(request).await,
+                Some(Fault::LeaveUnprocessed) => Ok(unprocessed_answer(&request)),
                 Some(Fault::Pause { after: true }) => {
                     let answer = send(request).await;
                     plan.paused.notify_one();
