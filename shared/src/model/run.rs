@@ -22,11 +22,14 @@ pub struct MigrationReport {
     pub duration_ms: u64,
 }
 
-/// The migration under way: where its next page starts and what it did so far.
+/// The migration under way: what its segments did so far, summed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MigrationProgress {
     pub version: u32,
+    /// Where a single scan of the whole table, as a release before segments ran it, goes
+    /// on; it becomes the cursor of the migration's one segment. `None` in anything
+    /// written since: each segment keeps its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     pub items_scanned: u64,

@@ -94,7 +94,7 @@ impl World {
         }
         self.check_data(now)?;
         self.check_bookkeeping(now)?;
-        self.check_budget(now)
+        self.check_budget()
     }
 
     /// A job ends in `error` only after as many events that may fail an attempt as its
@@ -198,12 +198,11 @@ impl World {
     /// write, no more than the budget's rate allows since, with a write and a second's
     /// worth to spare for each job that ran the migration (each job's run has a budget of
     /// its own, and a window of it may start before its first write).
-    fn check_budget(&mut self, now: &Snapshot) -> Result<(), String> {
+    fn check_budget(&mut self) -> Result<(), String> {
         let Some(rate) = self.settings.items_per_second else {
             return Ok(());
         };
         self.counts.checks += 1;
-        let _ = now;
         let mut by_migration: BTreeMap<u32, Vec<Instant>> = BTreeMap::new();
         let mut writes = self.plan.migration_writes();
         writes.extend(self.clean_plan.migration_writes());
