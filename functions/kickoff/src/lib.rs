@@ -102,7 +102,7 @@ pub async fn start_data_migration(
         JobType::DataMigration,
         data_version,
         request,
-        &instant::format(instant::now()),
+        &instant::format(store.clock().now()),
     );
     store.start_migration(job, delivery).await
 }

@@ -50,9 +50,10 @@ async fn status(
         full
     };
     if status == StatusCode::ACCEPTED {
-        let wait = poll_interval_seconds(run.as_ref(), &job.meta.last_updated);
+        let now = store.clock().now();
+        let wait = poll_interval_seconds(run.as_ref(), &job.meta.last_updated, now);
         response::set_header(&mut response, RETRY_AFTER, &wait.to_string());
-        let progress = run.map_or_else(|| "queued".to_owned(), |run| run.progress());
+        let progress = run.map_or_else(|| "queued".to_owned(), |run| run.progress_at(now));
         response::set_header(&mut response, X_PROGRESS, &progress);
     }
     if let Some(at) = expires_at {

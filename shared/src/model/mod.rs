@@ -3,6 +3,7 @@
 
 pub mod attempts;
 pub mod bundle;
+pub mod clock;
 pub mod instant;
 pub mod job;
 pub mod outcome;
@@ -13,6 +14,7 @@ pub mod stored;
 
 pub use attempts::{Attempts, Lease};
 pub use bundle::{Bundle, Entry, Link};
+pub use clock::Clock;
 pub use job::{AsyncJob, CodeSet, JobId, JobStatus, JobType, Meta};
 pub use outcome::{IssueCode, OperationOutcome, Severity};
 pub use parameters::{Parameter, Parameters};

@@ -196,8 +196,11 @@ fn roughly(seconds: u64) -> String {
 
 /// Seconds a poller should wait: short while the job moves, longer while it is queued or
 /// its worker has gone quiet.
-pub fn poll_interval_seconds(run: Option<&RunState>, last_updated: &str) -> u32 {
-    let now = instant::now();
+pub fn poll_interval_seconds(
+    run: Option<&RunState>,
+    last_updated: &str,
+    now: OffsetDateTime,
+) -> u32 {
     let moving = run.is_some_and(|run| run.attempts.is_leased_at(now))
         && instant::parse(last_updated).is_some_and(|at| now - at < time::Duration::seconds(10));
     match run {
@@ -353,7 +356,7 @@ mod tests {
     fn polls_are_quick_only_while_the_job_moves() {
         let now = instant::now();
         let fresh = instant::format(now);
-        assert_eq!(poll_interval_seconds(None, &fresh), 5);
+        assert_eq!(poll_interval_seconds(None, &fresh, now), 5);
         let mut run = RunState {
             plan: Some(vec![1]),
             attempts: Attempts {
@@ -365,10 +368,10 @@ mod tests {
             },
             ..RunState::default()
         };
-        assert_eq!(poll_interval_seconds(Some(&run), &fresh), 1);
+        assert_eq!(poll_interval_seconds(Some(&run), &fresh, now), 1);
         let stale = instant::format(now - time::Duration::minutes(5));
-        assert_eq!(poll_interval_seconds(Some(&run), &stale), 3);
+        assert_eq!(poll_interval_seconds(Some(&run), &stale, now), 3);
         run.attempts.lease = None;
-        assert_eq!(poll_interval_seconds(Some(&run), &fresh), 3);
+        assert_eq!(poll_interval_seconds(Some(&run), &fresh, now), 3);
     }
 }

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 
 use super::Runner;
 use crate::migration::{MigrationContext, ScanSegment, SharedBudget, Window, WriteBudget};
-use crate::model::{SegmentKey, instant};
+use crate::model::SegmentKey;
 use crate::store::{Reservation, RunStore, StoreError};
 
 /// How much of the budget one page writes at most: short pages keep the segments' turns
@@ -39,7 +39,7 @@ impl<S: RunStore> SharedBudget for StoredBudget<'_, S> {
             // The window where the store put it, in the past by the reservation's time when
             // it started at once: those slots go at once, inside the window, never after it.
             let now = tokio::time::Instant::now();
-            let offset_ms = reservation.start_ms - instant::millis(instant::now());
+            let offset_ms = reservation.start_ms - self.store.clock().now_ms();
             let offset = Duration::from_millis(offset_ms.unsigned_abs());
             let start = if offset_ms >= 0 {
                 now + offset

@@ -25,7 +25,7 @@ impl<S: RunStore> Runner<'_, S> {
         if current.job.status != JobStatus::Accepted {
             return not_runnable;
         }
-        let now = instant::now();
+        let now = self.now();
         let run = current.run.clone().unwrap_or_default();
         if run.attempts.is_held_by_another_at(&self.owner, now) {
             return not_runnable;

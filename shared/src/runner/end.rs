@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::output::completion_output;
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::model::run::millis;
-use crate::model::{Attempts, JobId, JobStatus, Parameters, StoredJob, instant};
+use crate::model::{Attempts, JobId, JobStatus, Parameters, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 /// Tries of a write that lets go of a lease, and the wait after the first (doubled after
@@ -53,7 +53,7 @@ impl<S: RunStore> Runner<'_, S> {
         output: Parameters,
         outcome: RunOutcome,
     ) -> Result<RunOutcome, StoreError> {
-        let next = current.finished(status, output, instant::now(), self.store.retention());
+        let next = current.finished(status, output, self.now(), self.store.retention());
         if self.store.save(&current.job.meta.version_id, &next).await? {
             Ok(outcome)
         } else {
@@ -113,7 +113,7 @@ impl<S: RunStore> Runner<'_, S> {
             attempts.failures += 1;
             attempts.failures
         };
-        let retry_at = instant::now() + self.settings.retry_delay_after(in_a_row);
+        let retry_at = self.now() + self.settings.retry_delay_after(in_a_row);
         attempts.retry_at_ms = Some(millis(retry_at));
         attempts.last_error = Some(reason);
     }

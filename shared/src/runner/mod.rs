@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::migration::{MigrationContext, Registry};
 use crate::model::run::millis;
-use crate::model::{JobId, Lease, StoredJob, instant};
+use crate::model::{JobId, Lease, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 /// How the runner behaves; see [`crate::config::Config`] for where the values come from.
@@ -185,7 +185,7 @@ impl<'a, S: RunStore> Runner<'a, S> {
             if Instant::now() + self.settings.stop_before_deadline >= deadline {
                 break;
             }
-            let now = instant::now();
+            let now = self.now();
             if stored.run.as_ref().is_some_and(|run| {
                 run.attempts.is_leased_at(now) || run.attempts.is_backing_off_at(now)
             }) {
@@ -205,16 +205,21 @@ impl<'a, S: RunStore> Runner<'a, S> {
 
     /// A copy of the job for the next write: new version, lease renewed.
     fn next_revision(&self, current: &StoredJob) -> StoredJob {
-        let mut next = current.revised(instant::now());
+        let mut next = current.revised(self.now());
         next.run.get_or_insert_default().attempts.lease = Some(self.lease());
         next
+    }
+
+    /// The time on the store's clock.
+    fn now(&self) -> OffsetDateTime {
+        self.store.clock().now()
     }
 
     /// This worker's lease, from now on.
     fn lease(&self) -> Lease {
         Lease {
             owner: self.owner.clone(),
-            expires_at_ms: millis(instant::now() + self.settings.lease),
+            expires_at_ms: millis(self.now() + self.settings.lease),
         }
     }
 }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::segments::Survey;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::Migration;
-use crate::model::{Attempts, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
+use crate::model::{Attempts, MigrationProgress, SegmentKey, SegmentRun, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -41,7 +41,7 @@ impl<S: RunStore> Runner<'_, S> {
         segments: &[SegmentRun],
         keys: &[SegmentKey],
     ) -> Result<Flow, StoreError> {
-        let Some(wait) = segments_wait(segments, instant::now()) else {
+        let Some(wait) = segments_wait(segments, self.now()) else {
             self.release(held).await?;
             return Ok(self.look_again(held, keys).await);
         };

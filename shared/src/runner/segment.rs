@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use super::claim::Verdict;
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::migration::Migration;
-use crate::model::{JobStatus, SegmentKey, SegmentRun, instant};
+use crate::model::{JobStatus, SegmentKey, SegmentRun};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -203,7 +203,7 @@ impl<S: RunStore> Runner<'_, S> {
             return Ok(None);
         }
         let mut next = self.leased(&current);
-        match self.verdict(&current.attempts, instant::now()) {
+        match self.verdict(&current.attempts, self.now()) {
             Verdict::Leave => return Ok(None),
             Verdict::GiveUp(reason) => {
                 next.attempts.lease = None;

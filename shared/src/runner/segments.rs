@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::Migration;
-use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob, instant};
+use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 /// Where the segments of a migration stand.
@@ -62,7 +63,7 @@ impl<S: RunStore> Runner<'_, S> {
         let progress = MigrationProgress {
             cursor: None,
             segments: Some(total),
-            started_at_ms: Some(instant::millis(instant::now()) - elapsed),
+            started_at_ms: Some(self.store.clock().now_ms() - elapsed),
             ..progress
         };
         let mut next = self.next_revision(current);
@@ -141,7 +142,7 @@ impl<S: RunStore> Runner<'_, S> {
                 return self.yield_job(held, migration, progress, &keys).await;
             }
             let free = self.settings.segments_at_once.saturating_sub(running.len());
-            for key in startable(&segments, &mine, free) {
+            for key in startable(&segments, &mine, free, self.now()) {
                 mine.insert(key.segment);
                 running.push(async move {
                     let outcome = self.run_segment_until(&key, deadline, stop).await;
@@ -213,7 +214,7 @@ impl<S: RunStore> Runner<'_, S> {
         if let Some(reason) = segments.iter().find_map(|run| run.gave_up.clone()) {
             return Ok(Survey::Ended(Flow::Stop(self.give_up(held, reason).await?)));
         }
-        let summed = summed(progress, &segments, instant::millis(instant::now()));
+        let summed = summed(progress, &segments, self.store.clock().now_ms());
         let applied = segments.iter().all(|run| run.done).then_some(keys);
         match self
             .checkpoint(held, summed, migration.name(), applied)
@@ -226,8 +227,12 @@ impl<S: RunStore> Runner<'_, S> {
 }
 
 /// Up to `free` of `segments` a worker may start now, other than those it runs (`mine`).
-fn startable(segments: &[SegmentRun], mine: &HashSet<u32>, free: usize) -> Vec<SegmentKey> {
-    let now = instant::now();
+fn startable(
+    segments: &[SegmentRun],
+    mine: &HashSet<u32>,
+    free: usize,
+    now: OffsetDateTime,
+) -> Vec<SegmentKey> {
     segments
         .iter()
         .filter(|run| run.is_runnable_at(now) && !mine.contains(&run.key.segment))

@@ -6,19 +6,20 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 use super::{
     Cancel, Cancellation, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage,
     SearchQuery, SegmentRuns, StoreError, WriteBudgets, answer_without_writing, cancellation,
     segments_ended_by,
 };
-use crate::model::{
-    AsyncJob, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob, instant,
-};
+use crate::model::{AsyncJob, Clock, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob};
 
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
     retention: Duration,
+    clock: Clock,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +39,7 @@ impl MemoryStore {
         Self {
             state: Mutex::default(),
             retention,
+            clock: Clock::system(),
         }
     }
 
@@ -54,17 +56,14 @@ impl MemoryStore {
 }
 
 impl State {
-    fn live_jobs(&self) -> impl Iterator<Item = &StoredJob> {
-        let now = instant::now();
+    fn live_jobs(&self, now: OffsetDateTime) -> impl Iterator<Item = &StoredJob> {
         self.jobs
             .values()
             .filter(move |stored| stored.is_live_at(now))
     }
 
-    fn live(&self, id: &JobId) -> Option<&StoredJob> {
-        self.jobs
-            .get(id)
-            .filter(|stored| stored.is_live_at(instant::now()))
+    fn live(&self, id: &JobId, now: OffsetDateTime) -> Option<&StoredJob> {
+        self.jobs.get(id).filter(|stored| stored.is_live_at(now))
     }
 
     /// Writes `next` over its job and deletes the segments of `dropped`.
@@ -90,8 +89,12 @@ fn slot(key: &SegmentKey) -> (JobId, u32, u32) {
 }
 
 impl JobStore for MemoryStore {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     async fn get(&self, id: &JobId) -> Result<Option<StoredJob>, StoreError> {
-        Ok(self.lock().live(id).cloned())
+        Ok(self.lock().live(id, self.clock.now()).cloned())
     }
 
     async fn start_migration(
@@ -101,19 +104,19 @@ impl JobStore for MemoryStore {
     ) -> Result<Kickoff, StoreError> {
         let mut state = self.lock();
         if let Some(started) = delivery.and_then(|delivery| state.deliveries.get(delivery)) {
-            return Ok(match state.live(started) {
+            return Ok(match state.live(started, self.clock.now()) {
                 Some(stored) => Kickoff::Existing(stored.job.clone()),
                 None => Kickoff::Delivered(started.clone()),
             });
         }
         let same_type = |other: &&StoredJob| other.job.job_type == job.job_type;
         let running = state
-            .live_jobs()
+            .live_jobs(self.clock.now())
             .filter(same_type)
             .find(|other| other.job.status == JobStatus::Accepted);
         // The newest job for the same version, as the store's version pointer names it.
         let same_version = state
-            .live_jobs()
+            .live_jobs(self.clock.now())
             .filter(same_type)
             .filter(|other| other.job.data_version == job.data_version)
             .max_by(|a, b| a.job.id.cmp(&b.job.id));
@@ -143,10 +146,10 @@ impl JobStore for MemoryStore {
 
     async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
         let mut state = self.lock();
-        let Some(current) = state.live(id) else {
+        let Some(current) = state.live(id, self.clock.now()) else {
             return Ok(Cancel::NotFound);
         };
-        match cancellation(current, instant::now(), self.retention) {
+        match cancellation(current, self.clock.now(), self.retention) {
             Cancellation::Write(cancelled) => {
                 state.write(&cancelled, &segments_ended_by(&cancelled));
                 Ok(Cancel::Cancelled(cancelled.job))
@@ -157,7 +160,10 @@ impl JobStore for MemoryStore {
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         let state = self.lock();
-        let found = state.live_jobs().map(|stored| stored.job.clone()).collect();
+        let found = state
+            .live_jobs(self.clock.now())
+            .map(|stored| stored.job.clone())
+            .collect();
         Ok(query.page_of_found(found))
     }
 
@@ -168,7 +174,7 @@ impl JobStore for MemoryStore {
     async fn running_migration(&self) -> Result<Option<AsyncJob>, StoreError> {
         Ok(self
             .lock()
-            .live_jobs()
+            .live_jobs(self.clock.now())
             .find(|stored| {
                 stored.job.status == JobStatus::Accepted
                     && stored.job.job_type == Some(JobType::DataMigration)
@@ -216,7 +222,7 @@ impl JobRuns for MemoryStore {
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
         let state = self.lock();
         let mut accepted: Vec<StoredJob> = state
-            .live_jobs()
+            .live_jobs(self.clock.now())
             .filter(|stored| stored.job.status == JobStatus::Accepted)
             .cloned()
             .collect();
@@ -228,7 +234,7 @@ impl JobRuns for MemoryStore {
     }
     async fn reap_expired(&self, _limit: usize) -> Result<u64, StoreError> {
         let mut state = self.lock();
-        let now = instant::now();
+        let now = self.clock.now();
         let before = state.jobs.len();
         state.jobs.retain(|_, stored| stored.is_live_at(now));
         Ok((before - state.jobs.len()) as u64)
@@ -286,7 +292,7 @@ impl WriteBudgets for MemoryStore {
         migration: &SegmentKey,
         length_ms: i64,
     ) -> Result<Reservation, StoreError> {
-        let now_ms = instant::millis(instant::now());
+        let now_ms = self.clock.now_ms();
         let mut state = self.lock();
         if !state.segments.contains_key(&slot(migration)) {
             return Err(StoreError::Failed(format!("{migration} is gone")));

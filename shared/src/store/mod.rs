@@ -19,7 +19,7 @@ pub use dynamo::{
 pub use memory::MemoryStore;
 pub use query::{Order, Position, SearchPage, SearchQuery, Total};
 
-use crate::model::{AsyncJob, JobId, JobStatus, SegmentKey, SegmentRun, StoredJob};
+use crate::model::{AsyncJob, Clock, JobId, JobStatus, SegmentKey, SegmentRun, StoredJob};
 
 /// What went wrong with the store. `Display` is for logs: it carries the SDK's message,
 /// which may name tables, roles or request ids. [`StoreError::summary`] is for clients and
@@ -158,6 +158,9 @@ pub enum Cancel {
 /// Job storage as the handlers need it. Every state change is a conditional write, so
 /// concurrent callers never overwrite each other.
 pub trait JobStore: Send + Sync {
+    /// The clock the store, and whoever works with it, reads the time from.
+    fn clock(&self) -> &Clock;
+
     /// The job, strongly consistent; `None` when unknown or expired.
     fn get(&self, id: &JobId)
     -> impl Future<Output = Result<Option<StoredJob>, StoreError>> + Send;

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry};
-use asyncjob_shared::model::run::millis;
-use asyncjob_shared::model::{AsyncJob, CodeSet, JobId, JobStatus, JobType, StoredJob, instant};
+use asyncjob_shared::model::{
+    AsyncJob, Clock, CodeSet, JobId, JobStatus, JobType, StoredJob, instant,
+};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::DynamoStore;
 use asyncjob_shared::store::test_support::schema::{
@@ -32,6 +33,9 @@ pub struct Snapshot {
     pub legacy: BTreeMap<String, Item>,
     /// Items kept for one job's run: its segments and its write budget.
     pub bookkeeping: Vec<Item>,
+    /// The expiry of every job item that has one, expired or not: a job may finish and
+    /// expire within one step.
+    pub expiries: BTreeMap<String, i64>,
 }
 
 impl Snapshot {
@@ -68,6 +72,8 @@ pub struct World {
     clean: DynamoStore,
     pub(super) clean_plan: FaultPlan,
     pub(super) settings: RunSettings,
+    /// The clock of both stores, which the schedule moves ahead.
+    pub(super) clock: Clock,
     lagging: Registry,
     /// Job ids in the order they appeared.
     jobs: Vec<String>,
@@ -81,12 +87,13 @@ impl World {
     pub async fn new(conditions: &Conditions) -> Self {
         let mut env = TestEnv::start().await;
         env.config.retention = Duration::from_secs(conditions.retention_secs);
-        let plan = FaultPlan::default();
-        let store = env.faulty_store(&plan);
+        let clock = Clock::movable();
+        let plan = FaultPlan::on_clock(clock.clone());
+        let store = env.faulty_store(&plan).with_clock(clock.clone());
         // Through a fault plan of its own that injects nothing: its migration writes count
         // towards the budget too.
-        let clean_plan = FaultPlan::default();
-        let clean = env.faulty_store(&clean_plan);
+        let clean_plan = FaultPlan::on_clock(clock.clone());
+        let clean = env.faulty_store(&clean_plan).with_clock(clock.clone());
         let settings = RunSettings {
             lease: Duration::from_secs(60),
             max_attempts: 3,
@@ -108,7 +115,7 @@ impl World {
         let mut model = Model::default();
         for i in 0..LEGACY_JOBS {
             let minutes = i64::try_from(LEGACY_JOBS - i).unwrap_or(1);
-            let at = instant::format(instant::now() - time::Duration::minutes(minutes));
+            let at = instant::format(clock.now() - time::Duration::minutes(minutes));
             let mut job = AsyncJob::accepted(JobType::DataMigration, 1, "urn:old".into(), &at);
             job.status = [JobStatus::Completed, JobStatus::Error, JobStatus::Cancelled][i % 3];
             env.client
@@ -127,6 +134,7 @@ impl World {
             clean,
             clean_plan,
             settings,
+            clock,
             lagging,
             jobs: Vec::new(),
             model,
@@ -155,7 +163,7 @@ impl World {
     pub async fn settle(&mut self) -> Result<(), String> {
         self.plan.clear();
         for round in 0..12 {
-            self.advance_clock().await;
+            self.advance_clock();
             let registry = Registry::built_in();
             let runner = self.runner(registry, format!("settle-{round}"));
             let _ = Box::pin(runner.sweep(Instant::now() + FAR)).await;
@@ -302,7 +310,7 @@ impl World {
                 self.no_lease_left(&format!("sweeper-{index}")).await
             }
             Action::AdvanceClock => {
-                self.advance_clock().await;
+                self.advance_clock();
                 Ok(())
             }
             Action::Expire => {
@@ -355,7 +363,7 @@ impl World {
                 check_answer(&answer, Expectation::Any)
             }
             Interloper::TakeOver => {
-                self.advance_clock().await;
+                self.advance_clock();
                 let context = MigrationContext::on(&self.clean, self.settings.page_size);
                 let other = Runner::new(
                     &self.clean,
@@ -496,75 +504,11 @@ impl World {
         Ok(())
     }
 
-    /// Moves every lease and back-off into the past, as a clock jump would: a job's, in its
-    /// `run`, and a segment's, in its own item.
-    async fn advance_clock(&self) {
-        let past = millis(instant::now()) - 1;
-        for item in self.env.items().await {
-            let (times, within_run) = match item.get("run").and_then(|run| run.as_m().ok()) {
-                Some(run) => (run, true),
-                None if item.contains_key("revision") => (&item, false),
-                None => continue,
-            };
-            let id = item[ID].as_s().expect("an id").clone();
-            let moves: Vec<&str> = [("lease", "#lease.#expires"), ("retryAtMs", "#retry")]
-                .into_iter()
-                .filter(|(attribute, _)| times.contains_key(*attribute))
-                .map(|(_, path)| path)
-                .collect();
-            self.move_into_past(&id, within_run, &moves, past).await;
-        }
-    }
-
-    /// Sets each of `paths` (in the job's `run` when `within_run`) to `past`, on the condition
-    /// that each is still there: a request of a crashed worker may land after the items were
-    /// read (its caller died, not its request), and what it wrote comes after the jump.
-    async fn move_into_past(&self, id: &str, within_run: bool, paths: &[&str], past: i64) {
-        if paths.is_empty() {
-            return;
-        }
-        let prefix = if within_run { "#run." } else { "" };
-        let set: Vec<String> = paths
-            .iter()
-            .map(|path| format!("{prefix}{path} = :past"))
-            .collect();
-        let held: Vec<String> = paths
-            .iter()
-            .map(|path| format!("attribute_exists({prefix}{path})"))
-            .collect();
-        let mut names = vec![
-            ("#lease", "lease"),
-            ("#expires", "expiresAtMs"),
-            ("#retry", "retryAtMs"),
-        ];
-        if within_run {
-            names.push(("#run", "run"));
-        }
-        let mut request = self
-            .env
-            .client
-            .update_item()
-            .table_name(&self.env.table)
-            .key(ID, AttributeValue::S(id.to_owned()))
-            .update_expression(format!("SET {}", set.join(", ")))
-            .condition_expression(held.join(" AND "))
-            .expression_attribute_values(":past", AttributeValue::N(past.to_string()));
-        for (placeholder, name) in names {
-            if set
-                .iter()
-                .any(|expression| expression.contains(placeholder))
-            {
-                request = request.expression_attribute_names(placeholder, name);
-            }
-        }
-        match request.send().await {
-            Ok(_) => {}
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(error) => panic!("the clean client reaches the engine: {error:?}"),
-        }
+    /// Moves the clock past every lease and back-off: every run still holding a job or a
+    /// segment now counts as one that died.
+    fn advance_clock(&self) {
+        let longest = self.settings.lease.max(self.settings.max_retry_delay);
+        self.clock.advance(longest + Duration::from_secs(1));
     }
 
     pub async fn snapshot(&self) -> Snapshot {
@@ -581,10 +525,14 @@ impl World {
                 snapshot.legacy.insert(id, item);
             } else if id.starts_with("~segment~") || id.starts_with("~budget~") {
                 snapshot.bookkeeping.push(item);
-            } else if item.contains_key(STATUS)
-                && let Ok(Some(stored)) = from_item(item, instant::now())
-            {
-                snapshot.jobs.insert(id, stored);
+            } else if item.contains_key(STATUS) {
+                if let Some(at) = item.get(EXPIRES_AT).and_then(|at| at.as_n().ok()) {
+                    let at = at.parse().expect("an expiry is whole seconds");
+                    snapshot.expiries.insert(id.clone(), at);
+                }
+                if let Ok(Some(stored)) = from_item(item, self.clock.now()) {
+                    snapshot.jobs.insert(id, stored);
+                }
             }
         }
         snapshot
@@ -606,9 +554,6 @@ impl World {
             for version in versions.chain(current) {
                 let started = self.model.started.entry(version).or_default();
                 started.insert(id.clone());
-            }
-            if let Some(at) = stored.expires_at {
-                self.model.expiry.insert(id.clone(), at.unix_timestamp());
             }
         }
         let mut new: Vec<(&String, &StoredJob)> = after
@@ -645,7 +590,7 @@ impl World {
     /// Deletes every item whose expiry has passed, as DynamoDB's TTL does (late, and with
     /// nothing to say it did).
     async fn expire_items(&self) {
-        let now_secs = instant::now().unix_timestamp();
+        let now_secs = self.clock.now().unix_timestamp();
         for item in self.env.items().await {
             let Some(expiry) = item.get(EXPIRES_AT).and_then(|value| value.as_n().ok()) else {
                 continue;

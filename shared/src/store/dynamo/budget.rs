@@ -12,7 +12,7 @@ use super::errors::{Cancellation, applied, store_error};
 use super::item::Item;
 use super::schema::{ID, NEXT_WRITE_AT_MS, WRITE_ID, budget_key, segment_key};
 use super::table::{Table, s};
-use crate::model::{SegmentKey, instant};
+use crate::model::{Clock, SegmentKey};
 use crate::store::{Reservation, StoreError, Transient};
 
 /// Reservations that found the window moved by another segment before the budget counts
@@ -21,7 +21,8 @@ use crate::store::{Reservation, StoreError, Transient};
 const MAX_RESERVE_ATTEMPTS: usize = 128;
 
 impl Table {
-    /// Reserves `length_ms` of the budget of `key`'s migration, from no earlier than now and
+    /// Reserves `length_ms` of the budget of `key`'s migration, from no earlier than now (on
+    /// `clock`) and
     /// after every window reserved before; says where it starts, and the reservation's own
     /// mark for [`Self::return_writes`]. Only while `key`'s segment exists: a job's final
     /// write deletes the segments and the budget together, and a page still running then
@@ -30,6 +31,7 @@ impl Table {
         &self,
         key: &SegmentKey,
         length_ms: i64,
+        clock: &Clock,
     ) -> Result<Reservation, StoreError> {
         let output = self
             .client
@@ -43,7 +45,7 @@ impl Table {
         let mut next = output.item.as_ref().and_then(next_write_at);
         for _ in 0..MAX_RESERVE_ATTEMPTS {
             let reservation = Reservation {
-                start_ms: next.map_or_else(now_ms, |next| next.max(now_ms())),
+                start_ms: next.map_or_else(|| clock.now_ms(), |next| next.max(clock.now_ms())),
                 mark: uuid::Uuid::now_v7().to_string(),
             };
             let items = self.reservation(key, &reservation, length_ms, next);
@@ -144,10 +146,6 @@ impl Table {
             .expect("table and key are set");
         TransactWriteItem::builder().delete(delete).build()
     }
-}
-
-fn now_ms() -> i64 {
-    instant::millis(instant::now())
 }
 
 fn next_write_at(item: &Item) -> Option<i64> {

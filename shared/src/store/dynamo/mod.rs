@@ -27,7 +27,7 @@ use super::{
     Cancel, Cancellation, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage,
     SearchQuery, SegmentRuns, StoreError, Transient, WriteBudgets, cancellation, segments_ended_by,
 };
-use crate::model::{AsyncJob, JobId, JobType, SegmentKey, SegmentRun, StoredJob, instant};
+use crate::model::{AsyncJob, Clock, JobId, JobType, SegmentKey, SegmentRun, StoredJob};
 use errors::contention;
 use table::Table;
 
@@ -43,6 +43,7 @@ pub struct DynamoStore {
     table: Table,
     retention: Duration,
     count_budget: Duration,
+    clock: Clock,
 }
 
 impl DynamoStore {
@@ -55,7 +56,14 @@ impl DynamoStore {
             },
             retention,
             count_budget: COUNT_BUDGET,
+            clock: Clock::system(),
         }
+    }
+
+    /// The same store, reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same store, counting a search's total for at most `budget`.
@@ -74,8 +82,11 @@ impl DynamoStore {
 }
 
 impl JobStore for DynamoStore {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
     async fn get(&self, id: &JobId) -> Result<Option<StoredJob>, StoreError> {
-        self.table.get(id, instant::now()).await
+        self.table.get(id, self.clock.now()).await
     }
 
     async fn start_migration(
@@ -84,13 +95,13 @@ impl JobStore for DynamoStore {
         delivery: Option<&Delivery>,
     ) -> Result<Kickoff, StoreError> {
         self.table
-            .start_migration(job, delivery, instant::now())
+            .start_migration(job, delivery, self.clock.now())
             .await
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
         for _ in 0..MAX_CANCEL_ATTEMPTS {
-            let now = instant::now();
+            let now = self.clock.now();
             let Some(current) = self.table.get(id, now).await? else {
                 return Ok(Cancel::NotFound);
             };
@@ -121,13 +132,13 @@ impl JobStore for DynamoStore {
 
     async fn running_migration(&self) -> Result<Option<AsyncJob>, StoreError> {
         self.table
-            .running(JobType::DataMigration, instant::now())
+            .running(JobType::DataMigration, self.clock.now())
             .await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         self.table
-            .search(query, instant::now(), self.count_budget)
+            .search(query, self.clock.now(), self.count_budget)
             .await
     }
 }
@@ -151,10 +162,10 @@ impl JobRuns for DynamoStore {
             .await
     }
     async fn accepted_jobs(&self, limit: usize) -> Result<Vec<StoredJob>, StoreError> {
-        self.table.accepted_jobs(limit, instant::now()).await
+        self.table.accepted_jobs(limit, self.clock.now()).await
     }
     async fn reap_expired(&self, limit: usize) -> Result<u64, StoreError> {
-        self.table.reap_expired(limit, instant::now()).await
+        self.table.reap_expired(limit, self.clock.now()).await
     }
     fn retention(&self) -> Duration {
         self.retention
@@ -186,7 +197,9 @@ impl WriteBudgets for DynamoStore {
         migration: &SegmentKey,
         length_ms: i64,
     ) -> Result<Reservation, StoreError> {
-        self.table.reserve_writes(migration, length_ms).await
+        self.table
+            .reserve_writes(migration, length_ms, &self.clock)
+            .await
     }
     async fn return_writes(
         &self,
