@@ -16,8 +16,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
-use crate::store::{DynamoStore, JobRuns, StoreError};
+use crate::store::{DynamoStore, JobItems, JobRuns, StoreError};
 
+pub use crate::store::ScanSegment;
 pub use budget::{SharedBudget, Window, WriteBudget};
 pub use expire_finished::ExpireFinishedJobs;
 pub use index_keys::RewriteIndexKeys;
@@ -26,8 +27,11 @@ pub use scan::{scan_page, table_item_count, text};
 
 /// What a step may use.
 pub struct MigrationContext<'a> {
+    /// The service's own table, as the built-in migrations walk it.
+    pub jobs: &'a dyn JobItems,
+    /// For a migration of a table of its own.
     pub client: &'a Client,
-    /// The service's own table.
+    /// The name of the service's own table.
     pub jobs_table: &'a str,
     /// How long finished jobs stay readable.
     pub retention: Duration,
@@ -39,18 +43,11 @@ pub struct MigrationContext<'a> {
     pub segment: Option<ScanSegment>,
 }
 
-/// One of the parts a parallel Scan divides a table into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScanSegment {
-    /// From 0 to `total - 1`.
-    pub segment: u32,
-    pub total: u32,
-}
-
 impl<'a> MigrationContext<'a> {
     /// Migrations over the table of `store`, reached through its client, with no budget.
     pub fn on(store: &'a DynamoStore, page_size: usize) -> Self {
         Self {
+            jobs: store,
             client: store.client(),
             jobs_table: store.table_name(),
             retention: store.retention(),
@@ -78,6 +75,7 @@ impl<'a> MigrationContext<'a> {
         budget: WriteBudget<'a>,
     ) -> Self {
         Self {
+            jobs: self.jobs,
             client: self.client,
             jobs_table: self.jobs_table,
             retention: self.retention,

@@ -3,6 +3,7 @@
 //! kick-off and a cancel follow are written once here and both stores apply them.
 
 pub(crate) mod dynamo;
+mod job_items;
 mod memory;
 mod query;
 #[cfg(feature = "test-support")]
@@ -14,8 +15,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use dynamo::{
-    DynamoStore, StreamWork, dynamodb_client, ensure_table, local_client, stream_work,
+    DynamoStore, Item, StreamWork, dynamodb_client, ensure_table, local_client, stream_work,
+    table_item_count, table_page,
 };
+pub use job_items::{JobItem, JobItemPage, JobItems, ScanSegment};
 pub use memory::MemoryStore;
 pub use query::{Order, Position, SearchPage, SearchQuery, Total};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{Pages, context, far, offline_client, settings, store_with_job, stored};
+use super::{Pages, context, far, offline_store, settings, store_with_job, stored};
 use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
 use crate::model::{
@@ -22,10 +22,10 @@ async fn a_failed_attempt_backs_off_longer_each_time_and_the_sweeper_waits() {
     let mut flaky = Pages::new(1, 1);
     flaky.failing_steps = 2;
     let registry = Registry::new(vec![Box::new(flaky)]).unwrap();
-    let (client, mut settings) = (offline_client(), settings());
+    let (offline, mut settings) = (offline_store(), settings());
     settings.retry_delay = Duration::from_secs(10);
     settings.max_retry_delay = Duration::from_secs(15);
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
 
     let mut waits = Vec::new();
     for _ in 0..2 {
@@ -101,8 +101,8 @@ async fn failures_count_in_a_row_and_a_checkpoint_starts_the_count_again() {
     }
     let steps = Arc::new(AtomicUsize::new(0));
     let registry = Registry::new(vec![Box::new(Alternating(steps.clone()))]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     // With no wait between attempts, one run goes on after each failure.
     assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::Completed);
     // Six pages, each failing once first: twice the failures (3 in a row) that give a job up.
@@ -115,10 +115,10 @@ async fn a_segment_run_that_died_holding_its_lease_counts_as_a_failed_attempt() 
     let mut broken = Pages::new(1, 1);
     broken.failing_steps = usize::MAX;
     let registry = Registry::new(vec![Box::new(broken)]).unwrap();
-    let (client, mut settings) = (offline_client(), settings());
+    let (offline, mut settings) = (offline_store(), settings());
     settings.retry_delay = Duration::from_secs(10);
     settings.max_retry_delay = Duration::from_secs(10);
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     // The migration's one segment was being run by a worker that died.
     let job = stored(&store, &id).await;
     let mut started = job.revised(instant::now());
@@ -152,8 +152,8 @@ async fn a_segment_run_that_died_holding_its_lease_counts_as_a_failed_attempt() 
 async fn the_last_of_too_many_deaths_gives_the_job_up_with_a_reason() {
     let (store, id) = store_with_job(1);
     let registry = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     let mut held = stored(&store, &id).await;
     held.run = Some(crate::model::RunState {
         attempts: dead_worker(settings.max_attempts - 1),
@@ -176,10 +176,10 @@ async fn a_long_page_renews_the_lease_so_no_one_takes_the_job_mid_page() {
     slow.slowness = Duration::from_millis(4500);
     let registry = Registry::new(vec![Box::new(slow)]).unwrap();
     let quick = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
-    let (client, mut settings) = (offline_client(), settings());
+    let (offline, mut settings) = (offline_store(), settings());
     settings.lease = Duration::from_millis(1500);
-    let worker = Runner::new(&*store, &registry, context(&client), &settings, "worker");
-    let rival = Runner::new(&*store, &quick, context(&client), &settings, "rival");
+    let worker = Runner::new(&*store, &registry, context(&offline), &settings, "worker");
+    let rival = Runner::new(&*store, &quick, context(&offline), &settings, "rival");
 
     let attempts = async {
         let mut outcomes = Vec::new();
@@ -201,8 +201,8 @@ async fn a_long_page_renews_the_lease_so_no_one_takes_the_job_mid_page() {
 async fn a_worker_without_the_job_s_version_leaves_it_alone() {
     let (store, id) = store_with_job(2);
     let older = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let lagging = Runner::new(&*store, &older, context(&client), &settings, "old");
+    let (offline, settings) = (offline_store(), settings());
+    let lagging = Runner::new(&*store, &older, context(&offline), &settings, "old");
     assert_eq!(
         lagging.run(&id, far()).await.unwrap(),
         RunOutcome::NotRunnable
@@ -223,7 +223,7 @@ async fn a_worker_without_the_job_s_version_leaves_it_alone() {
     // A worker that has the version runs it; one that lags behind it still does not.
     let newer =
         Registry::new(vec![Box::new(Pages::new(1, 1)), Box::new(Pages::new(2, 1))]).unwrap();
-    let current = Runner::new(&*store, &newer, context(&client), &settings, "new");
+    let current = Runner::new(&*store, &newer, context(&offline), &settings, "new");
     assert_eq!(
         current.run(&id, far()).await.unwrap(),
         RunOutcome::Completed
@@ -243,8 +243,8 @@ async fn a_job_is_completed_only_once_the_data_reached_its_version() {
     store.put(planned);
     let registry =
         Registry::new(vec![Box::new(Pages::new(1, 1)), Box::new(Pages::new(2, 1))]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     let outcome = runner.run(&id, far()).await.unwrap();
     assert!(
         matches!(&outcome, RunOutcome::Failed(reason) if reason.contains("below the job's 2")),

@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
 mod failures;
 
 use super::{MAX_SEGMENTS, RunOutcome, RunSettings, Runner};
-use crate::migration::{Migration, MigrationContext, Registry, Step, WriteBudget};
+use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
 use crate::model::{AsyncJob, JobId, JobStatus, JobType, Lease, StoredJob, instant};
-use crate::store::{JobStore, MemoryStore, StoreError, local_client};
+use crate::store::{DynamoStore, JobStore, MemoryStore, StoreError, local_client};
 
 const RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -97,20 +96,13 @@ fn settings() -> RunSettings {
     }
 }
 
-/// Migrations here touch no table; the client is never used.
-fn offline_client() -> Client {
-    local_client("http://127.0.0.1:9")
+/// Migrations here touch no table; the store is never reached.
+fn offline_store() -> DynamoStore {
+    DynamoStore::new(local_client("http://127.0.0.1:9"), "unused", RETENTION)
 }
 
-fn context(client: &Client) -> MigrationContext<'_> {
-    MigrationContext {
-        client,
-        jobs_table: "unused",
-        retention: RETENTION,
-        page_size: 10,
-        budget: WriteBudget::unlimited(),
-        segment: None,
-    }
+fn context(offline: &DynamoStore) -> MigrationContext<'_> {
+    MigrationContext::on(offline, 10)
 }
 
 fn far() -> Instant {
@@ -141,8 +133,8 @@ async fn a_job_applies_every_page_of_its_plan_and_completes() {
     let (first, second) = (Pages::new(1, 3), Pages::new(2, 2));
     let counts = (first.migrated.clone(), second.migrated.clone());
     let registry = Registry::new(vec![Box::new(first), Box::new(second)]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
 
     assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::Completed);
     assert_eq!(counts.0.load(Ordering::SeqCst), 3);
@@ -174,8 +166,8 @@ async fn a_job_held_by_a_live_lease_is_left_alone_until_the_lease_expires() {
     let (store, id) = store_with_job(1);
     lease_to_another(&store, &id, instant::now() + Duration::from_secs(60)).await;
     let registry = Registry::new(vec![Box::new(Pages::new(1, 1))]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
 
     assert_eq!(
         runner.run(&id, far()).await.unwrap(),
@@ -196,10 +188,10 @@ async fn a_run_at_its_deadline_yields_and_the_next_resumes_where_it_stopped() {
     let pages = Pages::new(1, 4);
     let migrated = pages.migrated.clone();
     let registry = Registry::new(vec![Box::new(pages)]).unwrap();
-    let (client, mut settings) = (offline_client(), settings());
+    let (offline, mut settings) = (offline_store(), settings());
     // Any deadline is near: the run claims the job, then yields before its first page.
     settings.stop_before_deadline = Duration::from_secs(3600);
-    let yielding = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let yielding = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     assert_eq!(yielding.run(&id, far()).await.unwrap(), RunOutcome::Yielded);
     let run = stored(&store, &id).await.run.unwrap();
     assert_eq!(
@@ -209,7 +201,7 @@ async fn a_run_at_its_deadline_yields_and_the_next_resumes_where_it_stopped() {
     assert_eq!(run.progress(), "migration 1/1: starting");
 
     let settings = self::settings();
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::Completed);
     assert_eq!(migrated.load(Ordering::SeqCst), 4, "each page once");
 }
@@ -221,8 +213,8 @@ async fn a_cancel_is_seen_at_the_next_checkpoint_and_nothing_more_runs() {
     pages.cancel_after = Some((store.clone(), id.clone(), 2));
     let migrated = pages.migrated.clone();
     let registry = Registry::new(vec![Box::new(pages)]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
 
     assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::Cancelled);
     assert_eq!(migrated.load(Ordering::SeqCst), 2);
@@ -242,8 +234,8 @@ async fn a_job_whose_steps_keep_failing_is_given_up_as_error() {
     let mut broken = Pages::new(1, 1);
     broken.failing_steps = usize::MAX;
     let registry = Registry::new(vec![Box::new(broken)]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
 
     // With no wait between attempts, one run tries the page again until it gives up.
     assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::GaveUp);
@@ -260,8 +252,8 @@ async fn a_version_the_data_has_reached_completes_without_migrating() {
     let pages = Pages::new(1, 3);
     let migrated = pages.migrated.clone();
     let registry = Registry::new(vec![Box::new(pages)]).unwrap();
-    let (client, settings) = (offline_client(), settings());
-    let runner = Runner::new(&*store, &registry, context(&client), &settings, "w");
+    let (offline, settings) = (offline_store(), settings());
+    let runner = Runner::new(&*store, &registry, context(&offline), &settings, "w");
     assert_eq!(runner.run(&id, far()).await.unwrap(), RunOutcome::Completed);
 
     let again = AsyncJob::accepted(

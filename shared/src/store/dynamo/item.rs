@@ -22,12 +22,10 @@ pub fn to_item(stored: &StoredJob) -> Result<Item, StoreError> {
     };
     // Every item is an AsyncJob; storing the constant would only cost bytes.
     attributes.remove("resourceType");
-    attributes.insert(SORT_KEY.into(), Position::of(job).as_str().into());
-    if job.job_type.is_some() {
-        attributes.insert(
-            TYPE_SORT_KEY.into(),
-            type_sort_key(job.status.code(), Position::of(job).as_str()).into(),
-        );
+    let (sort_key, type_sort_key) = index_keys(job);
+    attributes.insert(SORT_KEY.into(), sort_key.into());
+    if let Some(type_sort_key) = type_sort_key {
+        attributes.insert(TYPE_SORT_KEY.into(), type_sort_key.into());
     }
     if let Some(expires_at) = stored.expires_at {
         attributes.insert(EXPIRES_AT.into(), expires_at.unix_timestamp().into());
@@ -36,6 +34,16 @@ pub fn to_item(stored: &StoredJob) -> Result<Item, StoreError> {
         attributes.insert(RUN.into(), serde_json::to_value(run).map_err(internal)?);
     }
     serde_dynamo::to_item(attributes).map_err(internal)
+}
+
+/// The keys the search indexes sort `job` by: its position in every search, and, for a
+/// job with a type, its position within its status in the type's index.
+pub fn index_keys(job: &AsyncJob) -> (String, Option<String>) {
+    let position = Position::of(job);
+    let type_sort_key = job
+        .job_type
+        .map(|_| type_sort_key(job.status.code(), position.as_str()));
+    (position.as_str().to_owned(), type_sort_key)
 }
 
 /// The job in `item`, or `None` when it has expired (DynamoDB deletes expired items only

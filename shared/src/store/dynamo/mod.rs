@@ -4,15 +4,17 @@
 
 mod budget;
 mod client;
-pub(crate) mod errors;
+mod errors;
 pub(crate) mod item;
+mod job_items;
 mod kickoff;
 mod provision;
+mod scan;
 pub(crate) mod schema;
 mod search;
 mod segments;
 mod stream;
-pub(crate) mod table;
+mod table;
 mod write_id;
 
 use std::time::Duration;
@@ -20,7 +22,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 
 pub use client::{dynamodb_client, local_client};
+pub use item::Item;
 pub use provision::ensure_table;
+pub use scan::{table_item_count, table_page};
 pub use stream::{StreamWork, stream_work};
 
 use super::{
