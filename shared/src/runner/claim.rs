@@ -50,13 +50,18 @@ impl<S: RunStore> Runner<'_, S> {
             let target = current.job.data_version.unwrap_or_default();
             next_run.plan = Some(self.registry.plan(self.store.data_version().await?, target));
         }
-        Ok(
-            if self.store.save(&current.job.meta.version_id, &next).await? {
-                Flow::Continue(Box::new(next))
-            } else {
-                Flow::Stop(RunOutcome::NotRunnable)
-            },
-        )
+        match self.store.save(&current.job.meta.version_id, &next).await {
+            Ok(true) => Ok(Flow::Continue(Box::new(next))),
+            Ok(false) => not_runnable,
+            Err(error) => {
+                // The claim may have landed with every answer to it lost: let go of it if
+                // it did (the release is conditional on the claim's version).
+                if let Err(release) = self.release(&next).await {
+                    tracing::warn!(job = %id, error = %release, "could not let go of a claim");
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Whether this worker may take work whose attempts are `attempts` at `now`: not while

@@ -99,10 +99,16 @@ impl<S: RunStore> Runner<'_, S> {
 
     /// Lets go of the segment; the next run resumes from its checkpoint.
     async fn yield_segment(&self, held: &SegmentRun) -> Result<RunOutcome, StoreError> {
+        self.let_go_of_segment(held).await?;
+        Ok(RunOutcome::Yielded)
+    }
+
+    async fn let_go_of_segment(&self, held: &SegmentRun) -> Result<(), StoreError> {
         let mut next = held.revised();
         next.attempts.lease = None;
-        self.letting_go(|| self.store.save_segment(&next)).await?;
-        Ok(RunOutcome::Yielded)
+        self.letting_go(|| self.store.save_segment(&next))
+            .await
+            .map(drop)
     }
 
     /// Migrates the segment's next page and checkpoints it; `Some` when that ends the run
@@ -216,7 +222,19 @@ impl<S: RunStore> Runner<'_, S> {
             }
             Verdict::Take { failures } => next.attempts.failures = failures,
         }
-        Ok(self.store.save_segment(&next).await?.then_some(next))
+        match self.store.save_segment(&next).await {
+            Ok(landed) => Ok(landed.then_some(next)),
+            Err(error) => {
+                // The claim may have landed with every answer to it lost: let go of it if
+                // it did (the write is conditional on the claim's revision).
+                if next.attempts.lease.is_some()
+                    && let Err(release) = self.let_go_of_segment(&next).await
+                {
+                    tracing::warn!(job = %key.job_id, %key, error = %release, "could not let go of a claim");
+                }
+                Err(error)
+            }
+        }
     }
 
     /// The segment's next revision, leased to this worker.

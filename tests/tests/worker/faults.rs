@@ -9,7 +9,7 @@ use asyncjob_shared::migration::{ExpireFinishedJobs, MigrationContext, Registry}
 use asyncjob_shared::model::{AsyncJob, JobId, JobStatus, JobType, SegmentKey, StoredJob, instant};
 use asyncjob_shared::runner::{RunOutcome, RunSettings, Runner};
 use asyncjob_shared::store::test_support::to_item;
-use asyncjob_shared::store::{DynamoStore, JobStore, SegmentRuns};
+use asyncjob_shared::store::{DynamoStore, JobStore, SegmentRuns, StoreError};
 use asyncjob_tests::faults::{CancelReason, Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -47,6 +47,10 @@ impl FaultyVersion1 {
     }
 
     async fn run(&self) -> RunOutcome {
+        self.try_run().await.unwrap()
+    }
+
+    async fn try_run(&self) -> Result<RunOutcome, StoreError> {
         let context = MigrationContext::on(&self.store, self.settings.page_size);
         Runner::new(
             &self.store,
@@ -57,7 +61,6 @@ impl FaultyVersion1 {
         )
         .run(&self.job, far_deadline())
         .await
-        .unwrap()
     }
 
     async fn stored(&self) -> StoredJob {
@@ -136,6 +139,48 @@ async fn a_throttled_write_of_a_failure_is_tried_again_so_no_lease_is_left() {
     let segment = faulty.env.store.segments(&[key]).await.unwrap().remove(0);
     assert_eq!(segment.attempts.lease, None, "the segment was let go");
     assert_eq!(segment.attempts.failures, 1);
+}
+
+/// The `PutItem`s from `first` on land and each answer is lost, the SDK's retries
+/// included, so the claim they make fails; the run returns the error.
+async fn claim_lost(first: u8) -> (FaultyVersion1, Result<RunOutcome, StoreError>) {
+    let faulty = FaultyVersion1::start().await;
+    faulty.plan.set(
+        (first..first + 3)
+            .map(|occurrence| FaultRule {
+                operation: "PutItem",
+                occurrence,
+                fault: Fault::LoseAnswerAs500,
+            })
+            .collect(),
+    );
+    let outcome = faulty.try_run().await;
+    faulty.plan.clear();
+    (faulty, outcome)
+}
+
+/// A claim that landed while every answer to it was lost leaves no lease behind: the run
+/// that returns its error lets go of the job, so the next run need not wait for the lease
+/// to run out, nor count it as a run that died.
+#[tokio::test]
+async fn a_claim_whose_answers_are_all_lost_lets_go_of_the_job() {
+    let (faulty, outcome) = claim_lost(0).await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    let run = faulty.stored().await.run.unwrap();
+    assert_eq!(run.attempts.lease, None, "the job was let go");
+    assert_eq!(run.attempts.failures, 0);
+    assert_eq!(faulty.run().await, RunOutcome::Completed);
+}
+
+/// The same for a segment: its claim landed and every answer to it was lost. The segment is
+/// let go, so the run's next survey takes it again and the run completes the job, instead
+/// of leaving it held until its lease runs out.
+#[tokio::test]
+async fn a_segment_claim_whose_answers_are_all_lost_lets_go_of_the_segment() {
+    // The job's claim, its first survey and then the segment's claim.
+    let (faulty, outcome) = claim_lost(2).await;
+    assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+    assert_eq!(faulty.env.store.data_version().await.unwrap(), 1);
 }
 
 /// Every `operation` of the migration meets `fault` for more runs in a row than a job's
