@@ -5,9 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use asyncjob_shared::model::Clock;
 use aws_sdk_dynamodb::config::http::{HttpRequest, HttpResponse};
 use aws_sdk_dynamodb::config::{HttpClient, RuntimeComponents, SharedHttpClient};
 use aws_smithy_runtime_api::client::http::{
@@ -115,9 +114,9 @@ struct State {
     injected_on: BTreeMap<(String, &'static str), u64>,
     requests: u64,
     /// When each item write of a migration (an `UpdateItem` of its own, other than a write
-    /// budget's) was sent to the engine, in epoch ms on the plan's clock, and its update
-    /// expression.
-    migration_writes: Vec<(i64, String)>,
+    /// budget's) was sent to the engine, on the time that really passes (a test's jumps of
+    /// its clock give a budget nothing), and its update expression.
+    migration_writes: Vec<(Instant, String)>,
 }
 
 /// The plan a [`FaultyClient`] follows, shared with the test that sets it.
@@ -127,19 +126,9 @@ pub struct FaultPlan {
     crashed: Arc<Notify>,
     paused: Arc<Notify>,
     resume: Arc<Notify>,
-    /// What the migration writes are timed by: the clock of the store under test.
-    clock: Clock,
 }
 
 impl FaultPlan {
-    /// A plan that times what it records on `clock`.
-    pub fn on_clock(clock: Clock) -> Self {
-        Self {
-            clock,
-            ..Self::default()
-        }
-    }
-
     /// Follows `rules` from now on, counting occurrences afresh.
     pub fn set(&self, rules: Vec<FaultRule>) {
         let mut state = self.state.lock().unwrap();
@@ -190,9 +179,8 @@ impl FaultPlan {
         self.state.lock().unwrap().injected_on.clone()
     }
 
-    /// The item writes of migrations sent so far: when (epoch ms on the plan's clock), and
-    /// their update expression.
-    pub fn migration_writes(&self) -> Vec<(i64, String)> {
+    /// The item writes of migrations sent so far: when, and their update expression.
+    pub fn migration_writes(&self) -> Vec<(Instant, String)> {
         self.state.lock().unwrap().migration_writes.clone()
     }
 
@@ -208,9 +196,8 @@ impl FaultPlan {
             .unwrap_or_default();
         // The write budget's own item is bookkeeping, not a migrated item.
         if !expression.contains("#next") {
-            let at = self.clock.now_ms();
             let mut state = self.state.lock().unwrap();
-            state.migration_writes.push((at, expression));
+            state.migration_writes.push((Instant::now(), expression));
         }
     }
 

@@ -55,13 +55,29 @@ impl<S: RunStore> Runner<'_, S> {
             Ok(false) => not_runnable,
             Err(error) => {
                 // The claim may have landed with every answer to it lost: let go of it if
-                // it did (the release is conditional on the claim's version).
-                if let Err(release) = self.release(&next).await {
+                // the job is this worker's now. Another worker claiming from the same
+                // version writes the same version, so the version alone cannot tell.
+                if let Err(release) = self.release_if_mine(&next).await {
                     tracing::warn!(job = %id, error = %release, "could not let go of a claim");
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Lets go of the job if it is as `claimed` left it and leased to this worker.
+    async fn release_if_mine(&self, claimed: &StoredJob) -> Result<(), StoreError> {
+        let Some(now) = self.store.get(&claimed.job.id).await? else {
+            return Ok(());
+        };
+        let held = now
+            .run
+            .as_ref()
+            .is_some_and(|run| run.attempts.is_held_by(&self.owner));
+        if held && now.job.meta.version_id == claimed.job.meta.version_id {
+            self.release(&now).await?;
+        }
+        Ok(())
     }
 
     /// Whether this worker may take work whose attempts are `attempts` at `now`: not while

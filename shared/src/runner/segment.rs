@@ -103,6 +103,21 @@ impl<S: RunStore> Runner<'_, S> {
         Ok(RunOutcome::Yielded)
     }
 
+    /// Lets go of the segment if it is as `claimed` left it and leased to this worker.
+    async fn release_segment_if_mine(&self, claimed: &SegmentRun) -> Result<(), StoreError> {
+        let now = self
+            .store
+            .segments(std::slice::from_ref(&claimed.key))
+            .await?;
+        if let Some(now) = now
+            .into_iter()
+            .find(|now| now.revision == claimed.revision && now.attempts.is_held_by(&self.owner))
+        {
+            self.let_go_of_segment(&now).await?;
+        }
+        Ok(())
+    }
+
     async fn let_go_of_segment(&self, held: &SegmentRun) -> Result<(), StoreError> {
         let mut next = held.revised();
         next.attempts.lease = None;
@@ -226,9 +241,10 @@ impl<S: RunStore> Runner<'_, S> {
             Ok(landed) => Ok(landed.then_some(next)),
             Err(error) => {
                 // The claim may have landed with every answer to it lost: let go of it if
-                // it did (the write is conditional on the claim's revision).
+                // the segment is this worker's now. Another worker claiming from the same
+                // revision writes the same revision, so the revision alone cannot tell.
                 if next.attempts.lease.is_some()
-                    && let Err(release) = self.let_go_of_segment(&next).await
+                    && let Err(release) = self.release_segment_if_mine(&next).await
                 {
                     tracing::warn!(job = %key.job_id, %key, error = %release, "could not let go of a claim");
                 }

@@ -88,11 +88,11 @@ impl World {
         let mut env = TestEnv::start().await;
         env.config.retention = Duration::from_secs(conditions.retention_secs);
         let clock = Clock::movable();
-        let plan = FaultPlan::on_clock(clock.clone());
+        let plan = FaultPlan::default();
         let store = env.faulty_store(&plan).with_clock(clock.clone());
         // Through a fault plan of its own that injects nothing: its migration writes count
         // towards the budget too.
-        let clean_plan = FaultPlan::on_clock(clock.clone());
+        let clean_plan = FaultPlan::default();
         let clean = env.faulty_store(&clean_plan).with_clock(clock.clone());
         let settings = RunSettings {
             lease: Duration::from_secs(60),

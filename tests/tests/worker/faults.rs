@@ -172,6 +172,65 @@ async fn a_claim_whose_answers_are_all_lost_lets_go_of_the_job() {
     assert_eq!(faulty.run().await, RunOutcome::Completed);
 }
 
+/// Two workers claim the job from the same version; the second one's claim loses the race,
+/// and every answer telling it so is lost. It lets go of nothing: the job is the first
+/// worker's, which runs on and completes it.
+#[tokio::test]
+async fn a_claim_that_lost_its_race_unanswered_leaves_the_winners_lease_alone() {
+    let faulty = FaultyVersion1::start().await;
+    let late = &faulty.plan;
+    let mut rules = vec![FaultRule {
+        operation: "GetItem",
+        occurrence: 0,
+        fault: Fault::Pause { after: true },
+    }];
+    rules.extend((0..3).map(|occurrence| FaultRule {
+        operation: "PutItem",
+        occurrence,
+        fault: Fault::LoseAnswerAs500,
+    }));
+    late.set(rules);
+    let first_plan = FaultPlan::default();
+    // The first worker's claim lands, and it waits for the answer.
+    first_plan.set(vec![FaultRule {
+        operation: "PutItem",
+        occurrence: 0,
+        fault: Fault::Pause { after: true },
+    }]);
+    let first_store = faulty.env.faulty_store(&first_plan);
+    let context = MigrationContext::on(&first_store, faulty.settings.page_size);
+    let first = Runner::new(
+        &first_store,
+        &faulty.registry,
+        context,
+        &faulty.settings,
+        "first",
+    );
+
+    let late_run = faulty.try_run();
+    tokio::pin!(late_run);
+    tokio::select! {
+        outcome = &mut late_run => panic!("the late worker did not read the job: {outcome:?}"),
+        () = late.paused() => {}
+    }
+    let first_run = first.run(&faulty.job, far_deadline());
+    tokio::pin!(first_run);
+    tokio::select! {
+        outcome = &mut first_run => panic!("the first worker did not claim: {outcome:?}"),
+        () = first_plan.paused() => {}
+    }
+    late.resume();
+    assert!(
+        late_run.await.is_err(),
+        "every answer to its claim was lost"
+    );
+    let lease = faulty.stored().await.run.unwrap().attempts.lease;
+    assert_eq!(lease.map(|lease| lease.owner).as_deref(), Some("first"));
+
+    first_plan.resume();
+    assert_eq!(first_run.await.unwrap(), RunOutcome::Completed);
+}
+
 /// The same for a segment: its claim landed and every answer to it was lost. The segment is
 /// let go, so the run's next survey takes it again and the run completes the job, instead
 /// of leaving it held until its lease runs out.
