@@ -62,15 +62,29 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str, if_none_match: Option<&str>) -> Result<Reply, Problem> {
-        self.send(Method::GET, path, if_none_match).await
+        self.send(Method::GET, path, if_none_match, None).await
+    }
+
+    /// A GET of a status URL that asks the service to answer once the job has changed from
+    /// `seen`, or after `wait` (`Prefer: wait`).
+    pub async fn get_changed(
+        &self,
+        path: &str,
+        seen: &str,
+        wait: Duration,
+    ) -> Result<Reply, Problem> {
+        let prefer = format!("wait={}", wait.as_secs());
+        self.send(Method::GET, path, Some(seen), Some(&prefer))
+            .await
     }
 
     pub async fn post(&self, path: &str) -> Result<Reply, Problem> {
-        self.send(Method::POST, path, None).await
+        self.send(Method::POST, path, None, Some("respond-async"))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Reply, Problem> {
-        self.send(Method::DELETE, path, None).await
+        self.send(Method::DELETE, path, None, None).await
     }
 
     async fn send(
@@ -78,14 +92,15 @@ impl Api {
         method: Method,
         path: &str,
         if_none_match: Option<&str>,
+        prefer: Option<&str>,
     ) -> Result<Reply, Problem> {
         let url = self.url(path);
         let mut request = self
             .http
             .request(method.clone(), &url)
             .header("accept", "application/fhir+json");
-        if method == Method::POST {
-            request = request.header("prefer", "respond-async");
+        if let Some(prefer) = prefer {
+            request = request.header("prefer", prefer);
         }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);

@@ -1,6 +1,8 @@
-//! Following a job to its end: polling its status URL as the service asks (`Retry-After`,
-//! never more than once a second) with `If-None-Match`, backing off when the service is
-//! busy or unavailable, until the job ends, the time is up, or Ctrl-C.
+//! Following a job to its end: polling its status URL with `If-None-Match` and
+//! `Prefer: wait`, so the service answers when the job changes (a request per change), or,
+//! from a service that does not wait, as it asks (`Retry-After`, never more than once a
+//! second); backing off when the service is busy or unavailable, until the job ends, the
+//! time is up, or Ctrl-C.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,9 @@ pub enum Ended {
 
 const LONGEST_BACK_OFF: Duration = Duration::from_secs(30);
 
+/// How long a poll asks the service to wait for the job to change.
+const LONGEST_POLL: Duration = Duration::from_secs(20);
+
 pub async fn follow(
     api: &Api,
     id: &str,
@@ -39,7 +44,24 @@ pub async fn follow(
     let mut job = Value::Null;
     let mut back_off = Duration::from_secs(1);
     loop {
-        let reply = api.get(&status, etag.as_deref()).await?;
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        let poll = async {
+            match &etag {
+                // Once the job is known, the service answers when it changes.
+                Some(seen) => {
+                    let wait = left.map_or(LONGEST_POLL, |left| left.min(LONGEST_POLL));
+                    api.get_changed(&status, seen, wait).await
+                }
+                None => api.get(&status, None).await,
+            }
+        };
+        let reply = tokio::select! {
+            reply = poll => reply?,
+            () = interrupt.pressed() => {
+                display.stopped();
+                return Ok(Ended::Interrupted);
+            }
+        };
         let mut wait = Duration::from_secs(reply.retry_after().unwrap_or(1));
         match reply.status {
             200 => {
@@ -53,6 +75,13 @@ pub async fn follow(
                 }
                 display.show(id, &job, reply.header("x-progress"));
                 back_off = Duration::from_secs(1);
+                if reply
+                    .header("preference-applied")
+                    .is_some_and(|p| p.starts_with("wait="))
+                {
+                    // The service waited already: ask again at once.
+                    wait = Duration::ZERO;
+                }
             }
             500 if reply.body["resourceType"] == "OperationOutcome" => {
                 display.stopped();
@@ -68,13 +97,20 @@ pub async fn follow(
             }
             _ => return Err(reply.refusal()),
         }
-        let wait = wait.max(Duration::from_secs(1));
-        if deadline.is_some_and(|deadline| Instant::now() + wait > deadline) {
+        let out_of_time = |wait: Duration| {
+            deadline.is_some_and(|deadline| {
+                Instant::now() + wait.max(Duration::from_secs(1)) > deadline
+            })
+        };
+        if out_of_time(wait) {
             display.stopped();
             return Ok(Ended::TimedOut);
         }
+        if wait.is_zero() {
+            continue;
+        }
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(wait.max(Duration::from_secs(1))) => {}
             () = interrupt.pressed() => {
                 display.stopped();
                 return Ok(Ended::Interrupted);

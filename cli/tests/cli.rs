@@ -100,6 +100,26 @@ async fn migrate_wait_follows_the_job_to_completed_and_exits_0() {
     assert_eq!(job["output"]["parameter"][0]["valueInteger"], 2);
 }
 
+/// Following a job costs a request per change: once it knows the job, every poll asks the
+/// service to answer when the job changes (`Prefer: wait`) instead of sleeping between
+/// polls.
+#[tokio::test(flavor = "multi_thread")]
+async fn following_a_job_asks_the_service_to_answer_when_it_changes() {
+    let env = TestEnv::start().await;
+    seed(&env, 30).await;
+    let server = ApiServer::start(&env, Some(settings())).await;
+    let output = asyncjob(&server, &["migrate", "--wait"]).await;
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    let polls = server.polls.lock().unwrap().clone();
+    let (first, rest) = polls.split_first().expect("the job was polled");
+    assert_eq!(first, &None, "{polls:?}");
+    assert!(
+        rest.iter()
+            .all(|prefer| prefer.as_deref() == Some("wait=20")),
+        "{polls:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_that_ended_in_error_exits_1_with_its_outcome() {
     let env = TestEnv::start().await;

@@ -3,7 +3,7 @@
 //! has as API Gateway does. A sweeper runs jobs in the background, as the local stack's does.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asyncjob_shared::config::Config;
@@ -22,6 +22,8 @@ use crate::env::dispatch;
 /// A running server; it stops when dropped.
 pub struct ApiServer {
     pub url: String,
+    /// The `Prefer` header of every status poll served so far, in order.
+    pub polls: Arc<Mutex<Vec<Option<String>>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -39,9 +41,11 @@ impl ApiServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
         let api = Arc::new((env.store.clone(), env.config.clone()));
+        let polls = Arc::new(Mutex::new(Vec::new()));
+        let log = polls.clone();
         let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let api = api.clone();
-            async move { answer(&api.0, &api.1, request).await }
+            let (api, log) = (api.clone(), log.clone());
+            async move { logged(&log, request, |request| answer(&api.0, &api.1, request)).await }
         });
         let mut tasks = vec![tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -54,9 +58,32 @@ impl ApiServer {
         }
         Self {
             url: format!("http://{address}"),
+            polls,
             tasks,
         }
     }
+}
+
+/// `serve(request)`, noted in `log` when it is a status poll.
+async fn logged<F>(
+    log: &Mutex<Vec<Option<String>>>,
+    request: axum::extract::Request,
+    serve: impl FnOnce(axum::extract::Request) -> F,
+) -> axum::response::Response
+where
+    F: Future<Output = axum::response::Response>,
+{
+    let is_poll = routes::template_of(request.uri().path()) == Some(routes::JOB_STATUS)
+        && request.method() == axum::http::Method::GET;
+    let prefer = request
+        .headers()
+        .get("prefer")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    if is_poll {
+        log.lock().unwrap().push(prefer);
+    }
+    serve(request).await
 }
 
 async fn answer(

@@ -1,8 +1,11 @@
-//! `GET /job/{id}/status`: where an asynchronous job stands.
+//! `GET /job/{id}/status`: where an asynchronous job stands; with `Prefer: wait=N`, once it
+//! has changed or the wait is over.
+
+mod wait;
 
 use asyncjob_shared::config::Config;
 use asyncjob_shared::http::auth::{self, Access};
-use asyncjob_shared::http::response::{self, EXPIRES, RETRY_AFTER, X_PROGRESS};
+use asyncjob_shared::http::response::{self, EXPIRES, PREFERENCE_APPLIED, RETRY_AFTER, X_PROGRESS};
 use asyncjob_shared::http::serve::{answer, record_job};
 use asyncjob_shared::http::{ApiError, request};
 use asyncjob_shared::model::run::poll_interval_seconds;
@@ -27,11 +30,12 @@ async fn status(
     let id = request::job_id_in_path(request, 1)?;
     record_job(&id);
     let not_found = || ApiError::NotFound(format!("no job {id} is waiting or finished"));
+    let (stored, waited) = wait::read_waiting(store, &id, request).await?;
     let Some(StoredJob {
         job,
         expires_at,
         run,
-    }) = store.get(&id).await?
+    }) = stored
     else {
         return Err(not_found());
     };
@@ -58,6 +62,13 @@ async fn status(
     }
     if let Some(at) = expires_at {
         response::set_header(&mut response, EXPIRES, &instant::http_date(at));
+    }
+    if let Some(seconds) = waited {
+        response::set_header(
+            &mut response,
+            PREFERENCE_APPLIED,
+            &format!("wait={seconds}"),
+        );
     }
     Ok(response)
 }

@@ -15,6 +15,7 @@ pub const ETAG: &str = "etag";
 pub const LAST_MODIFIED: &str = "last-modified";
 pub const EXPIRES: &str = "expires";
 pub const X_PROGRESS: &str = "x-progress";
+pub const PREFERENCE_APPLIED: &str = "preference-applied";
 pub const ALLOW: &str = "allow";
 
 pub fn fhir_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {

@@ -1,4 +1,4 @@
-//! The `Prefer` header (RFC 7240): `respond-async` and `handling`.
+//! The `Prefer` header (RFC 7240): `respond-async`, `handling` and `wait`.
 
 /// How the client asked unknown parameters to be treated (`Prefer: handling=...`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub enum Handling {
 pub struct Preferences {
     pub respond_async: bool,
     pub handling: Handling,
+    /// `wait=N`: how many seconds the client would wait for an answer that changes.
+    pub wait: Option<u32>,
 }
 
 impl Preferences {
@@ -34,6 +36,12 @@ impl Preferences {
                 } else if value.eq_ignore_ascii_case("lenient") {
                     preferences.handling = Handling::Lenient;
                 }
+            } else if name.eq_ignore_ascii_case("wait")
+                && !value.is_empty()
+                && value.bytes().all(|b| b.is_ascii_digit())
+            {
+                // Larger than any wait is served as the longest wait.
+                preferences.wait = Some(value.parse().unwrap_or(u32::MAX));
             }
         }
         preferences
@@ -60,6 +68,23 @@ mod tests {
             let prefs = Preferences::parse([header]);
             assert_eq!(prefs.respond_async, respond_async, "{header}");
             assert_eq!(prefs.handling, handling, "{header}");
+        }
+    }
+
+    #[test]
+    fn wait_is_whole_seconds() {
+        let cases = [
+            ("wait=10", Some(10)),
+            ("respond-async, wait=0", Some(0)),
+            ("WAIT=\"5\"", Some(5)),
+            ("wait=99999999999999", Some(u32::MAX)),
+            ("wait=-1", None),
+            ("wait=1.5", None),
+            ("wait=", None),
+            ("wait", None),
+        ];
+        for (header, wait) in cases {
+            assert_eq!(Preferences::parse([header]).wait, wait, "{header}");
         }
     }
 

@@ -1,5 +1,7 @@
 use asyncjob_shared::model::JobStatus;
 use asyncjob_shared::model::StoredJob;
+use asyncjob_shared::store::{JobRuns, JobStore};
+use asyncjob_tests::faults::{Fault, FaultPlan, FaultRule};
 use asyncjob_tests::{ApiRequest, TestEnv};
 
 use crate::support::{job, seeded};
@@ -140,4 +142,78 @@ async fn bad_ids_are_invalid() {
     for id in ["a%20b", "a_b", &"x".repeat(65), "%E2%9C%93"] {
         env.send(poll(id)).await.assert_outcome(400, "invalid");
     }
+}
+
+/// A poll of the job as the client has seen it, which may wait up to `seconds`.
+fn poll_waiting(id: &str, seen: &str, seconds: u32) -> ApiRequest {
+    poll(id)
+        .header("if-none-match", seen)
+        .header("prefer", &format!("wait={seconds}"))
+}
+
+/// A poll that may wait answers as soon as the job changes, with the new version, and says
+/// how long it would have waited: at most 20 s, however long the client asked for.
+#[tokio::test]
+async fn a_poll_that_may_wait_answers_once_the_job_changes() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let plan = FaultPlan::default();
+    // The poll's first read lands, and waits for its answer while the job changes.
+    plan.set(vec![FaultRule {
+        operation: "GetItem",
+        occurrence: 0,
+        fault: Fault::Pause { after: true },
+    }]);
+    let store = env.faulty_store(&plan);
+    let answer = env.send_to(&store, poll_waiting(job.id.as_str(), "W/\"1\"", 3600));
+    tokio::pin!(answer);
+    tokio::select! {
+        answer = &mut answer => panic!("the poll did not read the job: {}", answer.status),
+        () = plan.paused() => {}
+    }
+    let stored = env.job(job.id.as_str()).await.unwrap();
+    let next = stored.revised(env.store.clock().now());
+    assert!(
+        env.store
+            .save(&stored.job.meta.version_id, &next)
+            .await
+            .unwrap()
+    );
+    plan.resume();
+
+    let answer = answer.await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.header("etag"), Some("W/\"2\""));
+    assert_eq!(answer.header("preference-applied"), Some("wait=20"));
+    assert!(answer.header("x-progress").is_some());
+}
+
+/// When the job does not change, the poll answers once the wait is over, as a poll without
+/// a wait would: `304` with the headers of the full answer.
+#[tokio::test]
+async fn a_poll_that_waits_for_a_job_that_stays_answers_when_the_wait_is_over() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let answer = env.send(poll_waiting(job.id.as_str(), "W/\"1\"", 1)).await;
+    assert_eq!(answer.status, 304);
+    assert_eq!(answer.header("preference-applied"), Some("wait=1"));
+    assert!(answer.header("retry-after").is_some());
+    assert!(answer.header("x-progress").is_some());
+}
+
+/// A poll waits only for a change the client has not seen: a job changed since the version
+/// it names, or finished, is answered at once, and the wait is not said to be applied.
+#[tokio::test]
+async fn a_poll_of_a_job_changed_since_or_finished_does_not_wait() {
+    let env = TestEnv::start().await;
+    let job = env.kick_off(1).await;
+    let changed = env.send(poll_waiting(job.id.as_str(), "W/\"0\"", 20)).await;
+    assert_eq!(changed.status, 202, "{}", changed.body);
+    assert_eq!(changed.header("preference-applied"), None);
+    let done = seeded(&env, JobStatus::Completed, 1).await;
+    let finished = env
+        .send(poll_waiting(done.id.as_str(), "W/\"1\"", 20))
+        .await;
+    assert_eq!(finished.status, 304, "it has seen the job as it is");
+    assert_eq!(finished.header("preference-applied"), None);
 }
