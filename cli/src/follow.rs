@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::Outcome;
-use crate::api::{Api, Problem};
+use crate::api::{Api, Problem, Reply};
 use crate::display::Display;
 
 /// How following a job ended.
@@ -28,7 +28,8 @@ pub enum Ended {
 
 const LONGEST_BACK_OFF: Duration = Duration::from_secs(30);
 
-/// How long a poll asks the service to wait for the job to change.
+/// How long a poll asks the service to wait for the job to change: the service's own cap,
+/// inside the HTTP client's 30 s.
 const LONGEST_POLL: Duration = Duration::from_secs(20);
 
 pub async fn follow(
@@ -40,69 +41,23 @@ pub async fn follow(
     let status = format!("/job/{id}/status");
     let mut interrupt = Interrupt::listen()?;
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
-    let mut etag: Option<String> = None;
-    let mut job = Value::Null;
-    let mut back_off = Duration::from_secs(1);
+    let mut followed = Followed::default();
     loop {
-        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        let poll = async {
-            match &etag {
-                // Once the job is known, the service answers when it changes.
-                Some(seen) => {
-                    let wait = left.map_or(LONGEST_POLL, |left| left.min(LONGEST_POLL));
-                    api.get_changed(&status, seen, wait).await
-                }
-                None => api.get(&status, None).await,
-            }
-        };
         let reply = tokio::select! {
-            reply = poll => reply?,
+            reply = poll(api, &status, followed.etag.as_deref(), deadline) => reply?,
             () = interrupt.pressed() => {
                 display.stopped();
                 return Ok(Ended::Interrupted);
             }
         };
-        let mut wait = Duration::from_secs(reply.retry_after().unwrap_or(1));
-        match reply.status {
-            200 => {
-                display.completed(&reply.body);
-                return Ok(Ended::Completed(reply.body));
-            }
-            202 | 304 => {
-                if reply.status == 202 {
-                    job = reply.body.clone();
-                    etag = reply.header("etag").map(str::to_owned);
-                }
-                display.show(id, &job, reply.header("x-progress"));
-                back_off = Duration::from_secs(1);
-                if reply
-                    .header("preference-applied")
-                    .is_some_and(|p| p.starts_with("wait="))
-                {
-                    // The service waited already: ask again at once.
-                    wait = Duration::ZERO;
-                }
-            }
-            500 if reply.body["resourceType"] == "OperationOutcome" => {
-                display.stopped();
-                return Ok(Ended::Failed(reply.body));
-            }
-            404 => {
-                display.stopped();
-                return ended_without_status(api, id).await;
-            }
-            429 | 503 => {
-                wait = wait.max(back_off);
-                back_off = (back_off * 2).min(LONGEST_BACK_OFF);
-            }
-            _ => return Err(reply.refusal()),
-        }
-        let out_of_time = |wait: Duration| {
-            deadline.is_some_and(|deadline| {
-                Instant::now() + wait.max(Duration::from_secs(1)) > deadline
-            })
+        let wait = match followed.read(reply, id, display) {
+            Next::Ended(ended) => return Ok(ended),
+            Next::Gone => return ended_without_status(api, id).await,
+            Next::Refused(problem) => return Err(problem),
+            Next::PollAfter(wait) => wait,
         };
-        if out_of_time(wait) {
+        let soonest = wait.max(Duration::from_secs(1));
+        if deadline.is_some_and(|deadline| Instant::now() + soonest > deadline) {
             display.stopped();
             return Ok(Ended::TimedOut);
         }
@@ -110,11 +65,92 @@ pub async fn follow(
             continue;
         }
         tokio::select! {
-            () = tokio::time::sleep(wait.max(Duration::from_secs(1))) => {}
+            () = tokio::time::sleep(soonest) => {}
             () = interrupt.pressed() => {
                 display.stopped();
                 return Ok(Ended::Interrupted);
             }
+        }
+    }
+}
+
+/// One poll of the status URL: once the job is known (`etag`), one the service answers when
+/// the job changes, waiting no longer than the time left.
+async fn poll(
+    api: &Api,
+    status: &str,
+    etag: Option<&str>,
+    deadline: Option<Instant>,
+) -> Result<Reply, Problem> {
+    let Some(seen) = etag else {
+        return api.get(status, None).await;
+    };
+    let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+    let wait = left.map_or(LONGEST_POLL, |left| left.min(LONGEST_POLL));
+    api.get_changed(status, seen, wait).await
+}
+
+/// What the polls so far said of the job.
+struct Followed {
+    job: Value,
+    etag: Option<String>,
+    back_off: Duration,
+}
+
+impl Default for Followed {
+    fn default() -> Self {
+        Self {
+            job: Value::Null,
+            etag: None,
+            back_off: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What to do after a poll.
+enum Next {
+    Ended(Ended),
+    /// The status URL says the job is gone: cancelled, or unknown.
+    Gone,
+    Refused(Problem),
+    /// Poll again after this long; at once, when the service waited already.
+    PollAfter(Duration),
+}
+
+impl Followed {
+    fn read(&mut self, reply: Reply, id: &str, display: &mut Display) -> Next {
+        let asked = Duration::from_secs(reply.retry_after().unwrap_or(1));
+        match reply.status {
+            200 => {
+                display.completed(&reply.body);
+                Next::Ended(Ended::Completed(reply.body))
+            }
+            202 | 304 => {
+                if reply.status == 202 {
+                    self.job = reply.body.clone();
+                    self.etag = reply.header("etag").map(str::to_owned);
+                }
+                display.show(id, &self.job, reply.header("x-progress"));
+                self.back_off = Duration::from_secs(1);
+                let waited = reply
+                    .header("preference-applied")
+                    .is_some_and(|applied| applied.starts_with("wait="));
+                Next::PollAfter(if waited { Duration::ZERO } else { asked })
+            }
+            500 if reply.body["resourceType"] == "OperationOutcome" => {
+                display.stopped();
+                Next::Ended(Ended::Failed(reply.body))
+            }
+            404 => {
+                display.stopped();
+                Next::Gone
+            }
+            429 | 503 => {
+                let wait = asked.max(self.back_off);
+                self.back_off = (self.back_off * 2).min(LONGEST_BACK_OFF);
+                Next::PollAfter(wait)
+            }
+            _ => Next::Refused(reply.refusal()),
         }
     }
 }

@@ -113,6 +113,7 @@ async fn following_a_job_asks_the_service_to_answer_when_it_changes() {
     let polls = server.polls.lock().unwrap().clone();
     let (first, rest) = polls.split_first().expect("the job was polled");
     assert_eq!(first, &None, "{polls:?}");
+    assert!(!rest.is_empty(), "the job was followed: {polls:?}");
     assert!(
         rest.iter()
             .all(|prefer| prefer.as_deref() == Some("wait=20")),

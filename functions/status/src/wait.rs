@@ -9,22 +9,29 @@ use asyncjob_shared::store::JobStore;
 use lambda_http::Request;
 use tokio::time::Instant;
 
-/// The longest a poll waits: well inside API Gateway's 29 s and the function's timeout.
+/// The longest a poll waits: with the reads around it, well inside the function's 28 s
+/// timeout and API Gateway's 30 s. The CLI asks for this much, and its HTTP client waits
+/// 30 s for an answer.
 pub const LONGEST_WAIT: Duration = Duration::from_secs(20);
 
-/// How often a waiting poll reads the job again: a change shows within this.
-const READ_EVERY: Duration = Duration::from_millis(500);
+/// How soon a waiting poll first reads the job again, and how far apart its reads grow: a
+/// change shows within half a second at first and within two seconds later, for about a
+/// dozen reads over a whole wait.
+const FIRST_READ_AFTER: Duration = Duration::from_millis(500);
+const LONGEST_READ_GAP: Duration = Duration::from_secs(2);
 
-/// The job as the answer shows it, and the wait honoured, in seconds, if any. The job is
-/// read at once; when the client asks to wait, the job is accepted, and the client has seen
-/// it as it is (its `If-None-Match` names it, or it names nothing), the job is read again
-/// until its version changes or the wait is over. A read that fails while waiting ends the
-/// wait with the job as last read.
+/// The job as the answer shows it, and the longest wait honoured, in seconds, if any. The
+/// job is read at once; when the client asks to wait, the job is accepted, and the client
+/// has seen it as it is (its `If-None-Match` names it, or it names nothing), the job is
+/// read again until its version changes or the wait, counted from the request, is over. A
+/// read that fails while waiting ends the wait with the job as last read, and the wait is
+/// then not said to be honoured, so the client goes by `Retry-After`.
 pub async fn read_waiting(
     store: &impl JobStore,
     id: &JobId,
     request: &Request,
 ) -> Result<(Option<StoredJob>, Option<u64>), ApiError> {
+    let started = Instant::now();
     let first = store.get(id).await?;
     let Some(wait) = request::preferences(request).wait.filter(|wait| *wait > 0) else {
         return Ok((first, None));
@@ -37,17 +44,22 @@ pub async fn read_waiting(
     };
     let wait = Duration::from_secs(wait.into()).min(LONGEST_WAIT);
     let version = seen.job.meta.version_id.clone();
-    let until = Instant::now() + wait;
+    let until = started + wait;
+    let mut gap = FIRST_READ_AFTER;
     let mut current = first;
     loop {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
-        tokio::time::sleep(READ_EVERY.min(left)).await;
+        tokio::time::sleep(gap.min(left)).await;
+        gap = (gap * 2).min(LONGEST_READ_GAP);
         match store.get(id).await {
             Ok(read) => current = read,
-            Err(_) => break,
+            Err(error) => {
+                tracing::warn!(job = %id, %error, "a waiting poll stopped waiting");
+                return Ok((current, None));
+            }
         }
         if current.as_ref().map(|stored| &stored.job.meta.version_id) != Some(&version) {
             break;
