@@ -146,17 +146,27 @@ impl<'a> WriteBudget<'a> {
 
 impl Shared<'_> {
     /// The next slot of the window, reserving a window of one first when it has none left.
-    /// A window's slots are never moved later, so they stay inside it.
+    /// A window's slots are never moved later, so they stay inside it; a holder that fell
+    /// behind its window by more than [`CATCH_UP`] (frozen, or paused for a lease's length)
+    /// reserves a new one for the writes it has left, since later windows may be running
+    /// now and its old slots would write beside them.
     async fn slot(&self, interval: Duration) -> Result<Instant, StoreError> {
         let mut window = self.window.lock().await;
-        if window
-            .as_ref()
-            .is_none_or(|(window, used)| *used >= window.writes)
-        {
-            *window = Some((self.budget.reserve(1).await?, 0));
+        let slot_of = |window: &Window, used: u64| {
+            window.start + interval * u32::try_from(used).unwrap_or(u32::MAX)
+        };
+        let left = match window.as_ref() {
+            Some((window, used)) if *used < window.writes => {
+                let late = slot_of(window, *used) + CATCH_UP < Instant::now();
+                late.then_some(window.writes - used)
+            }
+            _ => Some(1),
+        };
+        if let Some(writes) = left {
+            *window = Some((self.budget.reserve(writes).await?, 0));
         }
         let (window, used) = window.as_mut().expect("a window was just reserved");
-        let slot = window.start + interval * u32::try_from(*used).unwrap_or(u32::MAX);
+        let slot = slot_of(window, *used);
         *used += 1;
         Ok(slot)
     }
@@ -268,6 +278,25 @@ mod tests {
         let took = started.elapsed().as_secs_f64();
         assert!((0.19..=0.21).contains(&took), "{took} s");
         assert_eq!((first.taken(), second.taken()), (2, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_holder_frozen_past_its_window_writes_after_the_windows_reserved_since() {
+        let point = OnePoint::default();
+        let (frozen, other) = (
+            WriteBudget::shared(SHARED_RATE, point.clone()),
+            WriteBudget::shared(SHARED_RATE, point.clone()),
+        );
+        frozen.reserve(10).await.unwrap();
+        seconds_to_take(&frozen, 2).await;
+        // Frozen for 5 s, long past its window; meanwhile another reserves the next second.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        other.reserve(10).await.unwrap();
+        let (late, on_time) =
+            futures_util::join!(seconds_to_take(&frozen, 8), seconds_to_take(&other, 10));
+        assert!((0.89..=0.91).contains(&on_time), "{on_time} s");
+        // Its 8 writes left go after the other's 10, not at once beside them.
+        assert!((1.69..=1.71).contains(&late), "{late} s");
     }
 
     #[tokio::test(start_paused = true)]

@@ -112,6 +112,38 @@ async fn a_cancel_whose_answer_was_lost_answers_202() {
     }
 }
 
+/// The same when the SDK's retry of the lost answer meets a passing conflict instead: the
+/// cancel reads the job again and finds its own write there, not another cancel's.
+#[tokio::test]
+async fn a_cancel_whose_answer_was_lost_and_whose_retry_met_a_conflict_answers_202() {
+    let env = TestEnv::start().await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    for lost in [Fault::LoseAnswerAsTimeout, Fault::LoseAnswerAs500] {
+        let job = env.kick_off(1).await;
+        plan.set(vec![
+            FaultRule {
+                operation: "PutItem",
+                occurrence: 0,
+                fault: lost,
+            },
+            FaultRule {
+                operation: "PutItem",
+                occurrence: 1,
+                fault: Fault::Conflict,
+            },
+        ]);
+        let path = format!("/job/{}/status", job.id);
+        let answer = env.send_to(&store, ApiRequest::delete(&path)).await;
+        assert_eq!(answer.status, 202, "{lost:?}: {}", answer.body);
+        assert_eq!(answer.header("etag"), Some("W/\"2\""));
+        let stored = env.job(job.id.as_str()).await.unwrap();
+        assert_eq!(stored.job.meta.version_id, "2", "written once");
+        let again = env.send_to(&store, ApiRequest::delete(&path)).await;
+        assert_eq!(again.status, 404, "a second cancel finds it cancelled");
+    }
+}
+
 /// A kick-off whose transaction is cancelled for throttling writes nothing and says to
 /// come back.
 #[tokio::test]

@@ -34,6 +34,7 @@ use super::{
 use crate::model::{AsyncJob, Clock, JobId, JobType, SegmentKey, SegmentRun, StoredJob};
 use errors::contention;
 use table::Table;
+use write_id::WriteId;
 
 /// How often a cancel that lost a race reads the job again before the caller is told to
 /// retry.
@@ -104,22 +105,32 @@ impl JobStore for DynamoStore {
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
+        // One mark for every try: after a try whose answers were all lost, the job read
+        // again may be cancelled by this cancel (202) or by another (404).
+        let write = WriteId::new();
         for _ in 0..MAX_CANCEL_ATTEMPTS {
             let now = self.clock.now();
-            let Some(current) = self.table.get(id, now).await? else {
+            let Some((current, mine)) = self.table.get_marked(id, now, &write).await? else {
                 return Ok(Cancel::NotFound);
             };
+            if mine {
+                return Ok(Cancel::Cancelled(current.job));
+            }
             let next = match cancellation(&current, now, self.retention) {
                 Cancellation::Write(next) => next,
                 Cancellation::Refuse(answer) => return Ok(answer),
             };
             let ended = segments_ended_by(&next);
             let expected = &current.job.meta.version_id;
-            match self.table.save_dropping(expected, &next, &ended).await {
+            match self
+                .table
+                .save_dropping(&write, expected, &next, &ended)
+                .await
+            {
                 Ok(true) => return Ok(Cancel::Cancelled(next.job)),
                 Ok(false) => {}
                 // The job's items were in another transaction (a runner's checkpoint that
-                // applies a migration): read the job again, as for a lost race.
+                // applies a migration), or the answer was lost: read the job again.
                 Err(StoreError::Unavailable {
                     kind: Transient::Conflict,
                     ..
@@ -151,7 +162,7 @@ impl JobRuns for DynamoStore {
     async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
         let ended = segments_ended_by(next);
         self.table
-            .save_dropping(expected_version, next, &ended)
+            .save_dropping(&WriteId::new(), expected_version, next, &ended)
             .await
     }
     async fn save_advancing(

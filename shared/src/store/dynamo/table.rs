@@ -34,6 +34,29 @@ impl Table {
         id: &JobId,
         now: OffsetDateTime,
     ) -> Result<Option<StoredJob>, StoreError> {
+        match self.get_item(id).await? {
+            Some(found) => item::from_item(found, now),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Self::get`], and whether the job as it is now was put there by `write`: a write
+    /// whose every answer was lost may have landed, and a caller that tries again after it
+    /// needs to know its own work from another writer's.
+    pub async fn get_marked(
+        &self,
+        id: &JobId,
+        now: OffsetDateTime,
+        write: &WriteId,
+    ) -> Result<Option<(StoredJob, bool)>, StoreError> {
+        let Some(found) = self.get_item(id).await? else {
+            return Ok(None);
+        };
+        let mine = write.landed_in(Some(&found));
+        Ok(item::from_item(found, now)?.map(|job| (job, mine)))
+    }
+
+    async fn get_item(&self, id: &JobId) -> Result<Option<item::Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -43,10 +66,7 @@ impl Table {
             .send()
             .await
             .map_err(store_error)?;
-        match output.item {
-            Some(found) => item::from_item(found, now),
-            None => Ok(None),
-        }
+        Ok(output.item)
     }
 
     /// A Put of `next`, marked as `write`'s, on the condition that the job is still at
@@ -72,10 +92,14 @@ impl Table {
     /// Writes `next` if the job is still at `expected_version`. `false` when someone else
     /// wrote it first; but when the item carries this write's mark, an attempt whose answer
     /// was lost applied it, and it counts as written.
-    pub async fn save(&self, expected_version: &str, next: &StoredJob) -> Result<bool, StoreError> {
-        let write = WriteId::new();
+    pub async fn save(
+        &self,
+        write: &WriteId,
+        expected_version: &str,
+        next: &StoredJob,
+    ) -> Result<bool, StoreError> {
         let result = self
-            .put_alone(self.put_if_at(expected_version, next, &write)?)
+            .put_alone(self.put_if_at(expected_version, next, write)?)
             .await;
         match result {
             Ok(_) => Ok(true),
@@ -91,17 +115,17 @@ impl Table {
     /// [`Self::save`], and in the same transaction deletes the segment items of `segments`.
     pub async fn save_dropping(
         &self,
+        write: &WriteId,
         expected_version: &str,
         next: &StoredJob,
         segments: &[SegmentKey],
     ) -> Result<bool, StoreError> {
         if segments.is_empty() {
-            return self.save(expected_version, next).await;
+            return self.save(write, expected_version, next).await;
         }
-        let write = WriteId::new();
         let mut items = vec![
             TransactWriteItem::builder()
-                .put(self.put_if_at(expected_version, next, &write)?)
+                .put(self.put_if_at(expected_version, next, write)?)
                 .build(),
         ];
         items.extend(segments.iter().map(|key| self.delete_segment(key, false)));
@@ -156,7 +180,7 @@ impl Table {
             Ok(()) => Ok(true),
             Err(Cancellation::ConditionFailed(0, stored)) => Ok(write.landed_in(stored.as_ref())),
             Err(Cancellation::ConditionFailed(1, _)) => {
-                self.save_dropping(expected_version, next, done_segments)
+                self.save_dropping(&write, expected_version, next, done_segments)
                     .await
             }
             Err(Cancellation::ConditionFailed(index, _)) => Err(StoreError::Failed(format!(
