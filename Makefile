@@ -4,7 +4,7 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 BROWSER_VENV := .venv-browser
 # The binaries template.yaml deploys (a test keeps the two lists equal).
-FUNCTIONS := kickoff kickoff-events status cancel search discovery ui worker
+FUNCTIONS := kickoff kickoff-events status control search discovery ui worker
 
 .PHONY: dev seed build bench soak test fmt lint template-lint unit integration contract browser tools
 

@@ -92,7 +92,7 @@ fn handlers(c: &mut Criterion) {
                 fresh.put(accepted);
                 (fresh, r)
             },
-            |(fresh, r)| async move { black_box(cancel::handle(&fresh, config, r).await) },
+            |(fresh, r)| async move { black_box(control::handle(&fresh, config, r).await) },
             BatchSize::SmallInput,
         )
     });

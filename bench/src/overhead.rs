@@ -164,7 +164,7 @@ pub async fn run() -> Vec<Row> {
         .collect();
     let bare_victims = &victims[WARMUP + ROUNDS..];
     let (handler_latency, bare_latency) = measure(
-        |_| cancel::handle(&store, config, cancels.pop().unwrap()),
+        |_| control::handle(&store, config, cancels.pop().unwrap()),
         |round| {
             let (client, table) = (&client, &table);
             let mut job = bare_victims[round].clone();

@@ -83,6 +83,11 @@ impl Api {
             .await
     }
 
+    /// A FHIR operation that answers at once (`$pause`, `$resume`).
+    pub async fn invoke(&self, path: &str) -> Result<Reply, Problem> {
+        self.send(Method::POST, path, None, None).await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<Reply, Problem> {
         self.send(Method::DELETE, path, None, None).await
     }

@@ -61,6 +61,10 @@ pub enum Command {
         #[command(flatten)]
         wait: Wait,
     },
+    /// Pause a job that has not finished: its segments stop at their next checkpoint.
+    Pause { id: String },
+    /// Resume a paused job from its checkpoints.
+    Resume { id: String },
     /// Cancel a job that has not finished.
     Cancel { id: String },
     /// List jobs, newest first.

@@ -19,6 +19,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, Problem> {
     match cli.command {
         Command::Migrate { version, wait } => migrate(&api, version, &wait, json).await,
         Command::Status { id, wait } => status(&api, &id, &wait, json).await,
+        Command::Pause { id } => steer(&api, &id, "pause", json).await,
+        Command::Resume { id } => steer(&api, &id, "resume", json).await,
         Command::Cancel { id } => cancel(&api, &id, json).await,
         Command::List {
             status,
@@ -178,6 +180,32 @@ async fn cancel(api: &Api, id: &str, json: bool) -> Result<Outcome, Problem> {
     Ok(Outcome::Success)
 }
 
+/// `$pause` or `$resume` of the job; the answer is the job as it is now.
+async fn steer(api: &Api, id: &str, operation: &str, json: bool) -> Result<Outcome, Problem> {
+    let reply = api.invoke(&format!("/AsyncJob/{id}/${operation}")).await?;
+    if reply.status != 200 {
+        return Err(reply.refusal());
+    }
+    if json {
+        print_json(&reply.body);
+        return Ok(Outcome::Success);
+    }
+    let paused = reply.body["output"]["parameter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|parameter| parameter["name"] == "paused");
+    match paused {
+        Some(paused) => println!(
+            "job {id}: paused by {} since {}",
+            part(paused, "by"),
+            part(paused, "since")
+        ),
+        None => println!("job {id}: running (not paused)"),
+    }
+    Ok(Outcome::Success)
+}
+
 async fn list(
     api: &Api,
     status: Option<String>,
@@ -318,9 +346,15 @@ fn part(parameter: &Value, name: &str) -> String {
         .flatten()
         .find(|part| part["name"] == name)
         .and_then(|part| {
-            ["valueInteger", "valueString", "valueId", "valueUrl"]
-                .iter()
-                .find_map(|kind| part.get(*kind))
+            [
+                "valueInteger",
+                "valueString",
+                "valueId",
+                "valueUrl",
+                "valueInstant",
+            ]
+            .iter()
+            .find_map(|kind| part.get(*kind))
         })
         .map(text)
         .unwrap_or_default()

@@ -195,6 +195,55 @@ async fn a_cancel_from_another_process_ends_the_wait_with_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_paused_job_says_so_and_a_resumed_one_runs_to_completed() {
+    let env = TestEnv::start().await;
+    seed(&env, 300).await;
+    // As above: the pause comes while the first migration runs.
+    let budgeted = RunSettings {
+        items_per_second: Some(20),
+        ..settings()
+    };
+    let server = ApiServer::start(&env, Some(budgeted)).await;
+    let waiting = command(&server, &["migrate", "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = running_job(&server).await;
+
+    let pause = asyncjob(&server, &["pause", &id]).await;
+    assert_eq!(code(&pause), 0, "{}", text(&pause.stderr));
+    assert!(
+        text(&pause.stdout).starts_with(&format!("job {id}: paused by local since 20")),
+        "{}",
+        text(&pause.stdout)
+    );
+    let status = asyncjob(&server, &["status", &id]).await;
+    assert!(
+        text(&status.stdout).contains("paused by local"),
+        "{}",
+        text(&status.stdout)
+    );
+    let json = asyncjob(&server, &["resume", &id, "--output", "json"]).await;
+    assert_eq!(code(&json), 0, "{}", text(&json.stderr));
+    let job: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(job["status"], "accepted");
+
+    let waited = waiting.wait_with_output().await.unwrap();
+    assert_eq!(code(&waited), 0, "{}", text(&waited.stderr));
+    assert!(text(&waited.stdout).contains("completed"));
+
+    // A finished job can no longer be paused: exit 5, the service's reason on one line.
+    let late = asyncjob(&server, &["pause", &id]).await;
+    assert_eq!(code(&late), 5);
+    assert!(
+        text(&late.stderr).contains("completed"),
+        "{}",
+        text(&late.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn waiting_past_the_timeout_exits_3_and_the_job_goes_on() {
     let env = TestEnv::start().await;
     // No sweeper: the job stays queued.

@@ -7,8 +7,12 @@ pub const JOB_STATUS: &str = "/job/{id}/status";
 pub const SEARCH: &str = "/AsyncJob";
 pub const SEARCH_FORM: &str = "/AsyncJob/_search";
 pub const READ: &str = "/AsyncJob/{id}";
+pub const PAUSE: &str = "/AsyncJob/{id}/$pause";
+pub const RESUME: &str = "/AsyncJob/{id}/$resume";
 pub const METADATA: &str = "/metadata";
 pub const OPERATION_DEFINITION: &str = "/OperationDefinition/data-migration";
+pub const PAUSE_DEFINITION: &str = "/OperationDefinition/AsyncJob-pause";
+pub const RESUME_DEFINITION: &str = "/OperationDefinition/AsyncJob-resume";
 pub const UI: &str = "/ui";
 pub const UI_ASSET: &str = "/ui/{asset}";
 
@@ -34,11 +38,15 @@ pub const ROUTES: &[Route] = &[
     route("GET", KICKOFF, "discovery"),
     route("GET", METADATA, "discovery"),
     route("GET", OPERATION_DEFINITION, "discovery"),
+    route("GET", PAUSE_DEFINITION, "discovery"),
+    route("GET", RESUME_DEFINITION, "discovery"),
     route("GET", JOB_STATUS, "status"),
-    route("DELETE", JOB_STATUS, "cancel"),
+    route("DELETE", JOB_STATUS, "control"),
     route("GET", SEARCH, "search"),
     route("POST", SEARCH_FORM, "search"),
     route("GET", READ, "search"),
+    route("POST", PAUSE, "control"),
+    route("POST", RESUME, "control"),
     route("GET", UI, "ui"),
     route("GET", UI_ASSET, "ui"),
 ];
@@ -132,6 +140,9 @@ mod tests {
             ("/prod/ui", Some(UI)),
             ("/ui/app.js", Some(UI_ASSET)),
             ("/AsyncJob/ui", Some(READ)),
+            ("/AsyncJob/abc/$pause", Some(PAUSE)),
+            ("/prod/AsyncJob/abc/$resume", Some(RESUME)),
+            ("/AsyncJob/abc/$stop", None),
             ("/ui/", Some(UI)),
             ("/job//status", None),
             ("/elsewhere", None),
@@ -151,7 +162,9 @@ mod tests {
 
     #[test]
     fn a_method_no_route_serves_reaches_the_function_that_answers_405() {
-        assert_eq!(function_for("DELETE", "/job/x/status"), Some("cancel"));
+        assert_eq!(function_for("DELETE", "/job/x/status"), Some("control"));
+        assert_eq!(function_for("POST", "/AsyncJob/x/$pause"), Some("control"));
+        assert_eq!(function_for("GET", "/AsyncJob/x/$resume"), Some(UNSERVED));
         assert_eq!(function_for("GET", "/$data-migration"), Some("discovery"));
         assert_eq!(function_for("POST", "/$data-migration"), Some("kickoff"));
         assert_eq!(function_for("PUT", "/job/x/status"), Some(UNSERVED));
@@ -167,10 +180,14 @@ mod tests {
                 KICKOFF,
                 METADATA,
                 OPERATION_DEFINITION,
+                PAUSE_DEFINITION,
+                RESUME_DEFINITION,
                 JOB_STATUS,
                 SEARCH,
                 SEARCH_FORM,
                 READ,
+                PAUSE,
+                RESUME,
                 UI,
                 UI_ASSET
             ]

@@ -250,7 +250,7 @@ pub(crate) async fn dispatch(
         match function {
             "kickoff" => kickoff::handle(store, config, request).await,
             "status" => status::handle(store, config, request).await,
-            "cancel" => cancel::handle(store, config, request).await,
+            "control" => control::handle(store, config, request).await,
             "search" => search::handle(store, config, request).await,
             "discovery" => discovery::handle(store, config, request).await,
             other => panic!("no test routing for the function {other:?}"),

@@ -90,6 +90,8 @@ fn only_routes_that_hold_no_job_data_skip_the_authorizer() {
     let mut expected: BTreeSet<(String, String)> = [
         routes::METADATA,
         routes::OPERATION_DEFINITION,
+        routes::PAUSE_DEFINITION,
+        routes::RESUME_DEFINITION,
         routes::UI,
         routes::UI_ASSET,
     ]

@@ -1,8 +1,9 @@
-//! The API described as FHIR resources: the `CapabilityStatement` and the data-migration
-//! `OperationDefinition`. Both are built from the service's own lists (routes, search
-//! parameters), so they say what the code does.
+//! The API described as FHIR resources: the `CapabilityStatement` and the
+//! `OperationDefinition`s of data migration, pause and resume. They are built from the
+//! service's own lists (routes, search parameters), so they say what the code does.
 
 use asyncjob_shared::config::Config;
+use asyncjob_shared::model::Action;
 use asyncjob_shared::parse::search::{DEFAULT_COUNT, MAX_COUNT, MAX_IDS};
 use serde_json::{Value, json};
 
@@ -14,6 +15,13 @@ const FHIR_VERSION: &str = "5.0.0";
 const STATEMENT_DATE: &str = "2026-11-28";
 
 pub fn capability_statement(base: &str, config: &Config) -> Value {
+    let instance_operations: Vec<Value> = [Action::Pause, Action::Resume]
+        .iter()
+        .map(|action| {
+            let name = action.name();
+            json!({"name": name, "definition": format!("{base}/OperationDefinition/AsyncJob-{name}")})
+        })
+        .collect();
     let search_param = |name: &str, kind: &str, documentation: String| json!({"name": name, "type": kind, "documentation": documentation});
     json!({
         "resourceType": "CapabilityStatement",
@@ -28,12 +36,13 @@ pub fn capability_statement(base: &str, config: &Config) -> Value {
             "mode": "server",
             "security": {"description": format!(
                 "OAuth 2.0 bearer tokens (JWT). The scope {:?} polls, reads and searches; \
-                 {:?} kicks off and cancels.",
+                 {:?} kicks off, pauses, resumes and cancels.",
                 config.auth.read_scope, config.auth.admin_scope
             )},
             "resource": [{
                 "type": "AsyncJob",
                 "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "operation": instance_operations,
                 "searchParam": [
                     search_param("type", "token", "AsyncJob.type; a comma is OR".into()),
                     search_param("status", "token", "AsyncJob.status; a comma is OR".into()),
@@ -90,5 +99,47 @@ pub fn operation_definition(base: &str) -> Value {
                     in its output."
             }
         ]
+    })
+}
+
+/// The `OperationDefinition` of `$pause` or `$resume` on an `AsyncJob`.
+pub fn control_definition(base: &str, action: Action) -> Value {
+    let (title, description) = match action {
+        Action::Pause => (
+            "Pause a job",
+            "Holds an accepted job: each of its segments stops at its next checkpoint and \
+             lets go of its lease, no attempt is counted, and no worker takes the job until \
+             it is resumed. The job stays `accepted`; its status says who paused it and \
+             since when, and it keeps its place (another data version's kick-off answers \
+             429). A pause of a paused job changes nothing. A paused job can be cancelled.",
+        ),
+        _ => (
+            "Resume a job",
+            "Lets a paused job go on from its checkpoints: a worker takes it at the next \
+             sweep. A resume of a job that is not paused changes nothing.",
+        ),
+    };
+    let name = action.name();
+    json!({
+        "resourceType": "OperationDefinition",
+        "id": format!("AsyncJob-{name}"),
+        "url": format!("{base}/OperationDefinition/AsyncJob-{name}"),
+        "name": title.replace(' ', ""),
+        "title": title,
+        "status": "active",
+        "kind": "operation",
+        "code": name,
+        "resource": ["AsyncJob"],
+        "system": false,
+        "type": false,
+        "instance": true,
+        "affectsState": true,
+        "description": description,
+        "comment": "Needs the admin scope; the job records who did it and when, in its \
+            output's `control` parts. 404 for an unknown job, 409 for one that has finished.",
+        "parameter": [{
+            "name": "return", "use": "out", "min": 1, "max": "1", "type": "AsyncJob",
+            "documentation": "The job as it is after the operation."
+        }]
     })
 }

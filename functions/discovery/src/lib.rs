@@ -1,5 +1,6 @@
-//! What the API offers: `GET /metadata` (the CapabilityStatement),
-//! `GET /OperationDefinition/data-migration`, and `GET /$data-migration` (the registered
+//! What the API offers: `GET /metadata` (the CapabilityStatement), the
+//! OperationDefinitions (`GET /OperationDefinition/data-migration`, `.../AsyncJob-pause`,
+//! `.../AsyncJob-resume`), and `GET /$data-migration` (the registered
 //! migrations, the stored data version and the migration that runs, if one does).
 
 mod documents;
@@ -9,7 +10,7 @@ use asyncjob_shared::http::auth::{self, Access};
 use asyncjob_shared::http::serve::answer;
 use asyncjob_shared::http::{ApiError, request, response};
 use asyncjob_shared::migration::Registry;
-use asyncjob_shared::model::{Parameter, Parameters};
+use asyncjob_shared::model::{Action, Parameter, Parameters};
 use asyncjob_shared::routes;
 use asyncjob_shared::store::JobStore;
 use lambda_http::http::{Method, StatusCode};
@@ -25,6 +26,24 @@ pub async fn handle(store: &impl JobStore, config: &Config, request: Request) ->
             answer(
                 "operation-definition",
                 describe(config, &request, documents::operation_definition),
+            )
+            .await
+        }
+        (&Method::GET, Some(routes::PAUSE_DEFINITION)) => {
+            answer(
+                "operation-definition",
+                describe(config, &request, |base| {
+                    documents::control_definition(base, Action::Pause)
+                }),
+            )
+            .await
+        }
+        (&Method::GET, Some(routes::RESUME_DEFINITION)) => {
+            answer(
+                "operation-definition",
+                describe(config, &request, |base| {
+                    documents::control_definition(base, Action::Resume)
+                }),
             )
             .await
         }

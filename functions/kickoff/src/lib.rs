@@ -10,6 +10,7 @@ use asyncjob_shared::http::request;
 use asyncjob_shared::http::response::{self, CONTENT_LOCATION};
 use asyncjob_shared::http::serve::{answer, record_job};
 use asyncjob_shared::migration::Registry;
+use asyncjob_shared::model::output::says_paused;
 use asyncjob_shared::model::{AsyncJob, JobStatus, JobType, OperationOutcome, instant};
 use asyncjob_shared::parse::kickoff::requested_data_version;
 use asyncjob_shared::store::{Delivery, JobStore, Kickoff, StoreError};
@@ -79,9 +80,14 @@ async fn kickoff(
         )))),
         Kickoff::Busy(running) => Err(ApiError::Busy {
             message: format!(
-                "the data migration to version {} is still running ({base}/job/{}/status); \
+                "the data migration to version {} is {} ({base}/job/{}/status); \
                  one data migration runs at a time",
                 running.data_version.unwrap_or_default(),
+                if says_paused(&running) {
+                    "paused, and holds its place until it is resumed or cancelled"
+                } else {
+                    "still running"
+                },
                 running.id
             ),
             retry_after: BUSY_RETRY_AFTER_SECONDS,

@@ -9,29 +9,32 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::config::{AuthConfig, AuthMode};
+use crate::model::control::actor_name;
 
 /// What a route needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     /// Poll, read, search.
     Read,
-    /// Kick off, cancel.
+    /// Kick off, and steer a job: pause, resume, cancel.
     Admin,
 }
 
-/// Lets the request through when its caller holds the scope `access` needs.
-pub fn authorize(request: &Request, auth: &AuthConfig, access: Access) -> Result<(), ApiError> {
-    let Some(scopes) = caller_scopes(request, auth)? else {
+/// Lets the request through when its caller holds the scope `access` needs, and says who
+/// the caller is: the token's subject, else its client id, as a job records it.
+pub fn authorize(request: &Request, auth: &AuthConfig, access: Access) -> Result<String, ApiError> {
+    let Some(caller) = caller(request, auth)? else {
         // Only the local stack lets a caller without a token do everything.
-        return Ok(());
+        return Ok(LOCAL_CALLER.to_owned());
     };
+    let scopes = caller.scopes(&auth.scope_claim);
     let holds = |scope: &str| scopes.iter().any(|held| held == scope);
     let allowed = match access {
         Access::Read => holds(&auth.read_scope) || holds(&auth.admin_scope),
         Access::Admin => holds(&auth.admin_scope),
     };
     if allowed {
-        Ok(())
+        Ok(caller.name())
     } else {
         let needed = match access {
             Access::Read => &auth.read_scope,
@@ -43,13 +46,16 @@ pub fn authorize(request: &Request, auth: &AuthConfig, access: Access) -> Result
     }
 }
 
-/// The caller's scopes; `None` means unrestricted (local stack without a token).
-fn caller_scopes(request: &Request, auth: &AuthConfig) -> Result<Option<Vec<String>>, ApiError> {
+/// Who a caller without a token is, on the local stack.
+pub const LOCAL_CALLER: &str = "local";
+
+/// What the caller's token says; `None` means unrestricted (local stack without a token).
+fn caller(request: &Request, auth: &AuthConfig) -> Result<Option<Caller>, ApiError> {
     match auth.mode {
-        AuthMode::Authorizer => authorizer_scopes(request, auth).map(Some),
+        AuthMode::Authorizer => authorizer_claims(request).map(Some),
         AuthMode::Local => match bearer_token(request) {
             None => Ok(None),
-            Some(token) => unverified_token_scopes(token, &auth.scope_claim).map(Some),
+            Some(token) => unverified_token_claims(token).map(Some),
         },
     }
 }
@@ -58,7 +64,8 @@ fn unauthenticated() -> ApiError {
     ApiError::Unauthenticated("this request needs a valid bearer token".into())
 }
 
-fn authorizer_scopes(request: &Request, auth: &AuthConfig) -> Result<Vec<String>, ApiError> {
+/// The JWT authorizer's claims, and the scopes it parsed from the token, if any.
+fn authorizer_claims(request: &Request) -> Result<Caller, ApiError> {
     let jwt = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context
             .authorizer
@@ -69,11 +76,47 @@ fn authorizer_scopes(request: &Request, auth: &AuthConfig) -> Result<Vec<String>
     let jwt = jwt
         .filter(|jwt| !jwt.claims.is_empty())
         .ok_or_else(unauthenticated)?;
-    let mut scopes: Vec<String> = jwt.scopes.clone().unwrap_or_default();
-    if let Some(claim) = jwt.claims.get(&auth.scope_claim) {
-        scopes.extend(split_scopes(claim));
+    Ok(Caller {
+        claims: jwt
+            .claims
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect(),
+        scopes: jwt.scopes.clone().unwrap_or_default(),
+    })
+}
+
+/// What a caller's token says.
+struct Caller {
+    claims: serde_json::Map<String, Value>,
+    /// Scopes the authorizer parsed, beside those of the scope claim.
+    scopes: Vec<String>,
+}
+
+impl Caller {
+    /// The scopes the token grants: those API Gateway parsed and those of `scope_claim`
+    /// (space separated, or a list).
+    fn scopes(&self, scope_claim: &str) -> Vec<String> {
+        let claimed: Vec<String> = match self.claims.get(scope_claim) {
+            Some(Value::String(text)) => split_scopes(text).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.scopes.iter().cloned().chain(claimed).collect()
     }
-    Ok(scopes)
+
+    /// The token's subject, else its client id, as a job keeps a name.
+    fn name(&self) -> String {
+        let name = ["sub", "client_id"]
+            .iter()
+            .find_map(|claim| self.claims.get(*claim).and_then(Value::as_str))
+            .unwrap_or("");
+        actor_name(name)
+    }
 }
 
 /// The bearer token; `Some("")` when an `Authorization` header is there but holds none, so
@@ -88,21 +131,15 @@ fn bearer_token(request: &Request) -> Option<&str> {
 }
 
 /// Reads the claims of a JWT without checking its signature: only for the local stack.
-fn unverified_token_scopes(token: &str, scope_claim: &str) -> Result<Vec<String>, ApiError> {
+fn unverified_token_claims(token: &str) -> Result<Caller, ApiError> {
     let payload = token.split('.').nth(1).ok_or_else(unauthenticated)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| unauthenticated())?;
-    let claims: serde_json::Map<String, Value> =
-        serde_json::from_slice(&bytes).map_err(|_| unauthenticated())?;
-    Ok(match claims.get(scope_claim) {
-        Some(Value::String(text)) => split_scopes(text).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
+    let claims = serde_json::from_slice(&bytes).map_err(|_| unauthenticated())?;
+    Ok(Caller {
+        claims,
+        scopes: Vec::new(),
     })
 }
 
@@ -165,7 +202,8 @@ mod tests {
     #[test]
     fn local_mode_without_a_token_may_do_everything() {
         let auth = auth(AuthMode::Local);
-        assert!(authorize(&local_request(None), &auth, Access::Admin).is_ok());
+        let caller = authorize(&local_request(None), &auth, Access::Admin);
+        assert_eq!(caller.unwrap(), LOCAL_CALLER);
     }
 
     #[test]
@@ -173,13 +211,14 @@ mod tests {
         let auth = auth(AuthMode::Local);
         let reader = token(json!({"sub": "r", "scope": "asyncjob/read"}));
         let request = local_request(Some(&reader));
-        assert!(authorize(&request, &auth, Access::Read).is_ok());
+        assert_eq!(authorize(&request, &auth, Access::Read).unwrap(), "r");
         assert!(matches!(
             authorize(&request, &auth, Access::Admin),
             Err(ApiError::Forbidden(_))
         ));
-        let admin = token(json!({"scope": ["asyncjob/admin"]}));
-        assert!(authorize(&local_request(Some(&admin)), &auth, Access::Read).is_ok());
+        let admin = token(json!({"client_id": "pipeline", "scope": ["asyncjob/admin"]}));
+        let caller = authorize(&local_request(Some(&admin)), &auth, Access::Read);
+        assert_eq!(caller.unwrap(), "pipeline", "no subject: the client id");
     }
 
     #[test]
@@ -209,7 +248,7 @@ mod tests {
             Err(ApiError::Unauthenticated(_))
         ));
         let reader = gateway_request(json!({"sub": "u", "scope": "openid asyncjob/read"}));
-        assert!(authorize(&reader, &auth, Access::Read).is_ok());
+        assert_eq!(authorize(&reader, &auth, Access::Read).unwrap(), "u");
         assert!(matches!(
             authorize(&reader, &auth, Access::Admin),
             Err(ApiError::Forbidden(_))

@@ -17,6 +17,12 @@ pub fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// The instant `ms` epoch milliseconds name, if it is one an instant can write.
+pub fn from_millis(ms: i64) -> Option<OffsetDateTime> {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    (0..=9999).contains(&at.year()).then_some(at)
+}
+
 /// The current time, truncated to what an instant can carry.
 pub fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();

@@ -80,6 +80,14 @@ impl Parameter {
         Self::with_value(name, "valueUrl", value.into())
     }
 
+    pub fn code(name: &str, value: &str) -> Self {
+        Self::with_value(name, "valueCode", value.into())
+    }
+
+    pub fn instant(name: &str, value: &str) -> Self {
+        Self::with_value(name, "valueInstant", value.into())
+    }
+
     pub fn id(name: &str, value: &str) -> Self {
         Self::with_value(name, "valueId", value.into())
     }

@@ -1,12 +1,11 @@
-//! What the worker keeps in a job's record while it runs it: its attempts (the lease, the
-//! failures), the plan, the checkpoint it resumes from, and what it reports of them to
-//! pollers.
+//! What a job's record keeps while it runs: its attempts (lease, failures), plan, checkpoint
+//! and operators' controls, and what it reports of them to pollers.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use super::instant::millis;
-use super::{Attempts, instant};
+use super::{Attempts, ControlRecord, Pause, instant};
 
 /// One migration the job applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,17 +108,38 @@ pub struct RunState {
     pub applied: Vec<MigrationReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<MigrationProgress>,
+    /// Set while an operator holds the job: no worker takes it (see `control.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Pause>,
+    /// What operators did to the job, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<ControlRecord>,
 }
 
 impl RunState {
     /// `X-Progress`: `queued`, `migration 2/3: 4000 of ~20000 items (20%), ~5 s left`,
     /// `migration 2/3: 4000 items` without an estimate, or, while the job waits after a
-    /// failed or throttled attempt, `migration 2/3: 4000 items, retrying in 40 s: throttled`.
+    /// failed or throttled attempt, `migration 2/3: 4000 items, retrying in 40 s: throttled`;
+    /// `paused by alice since …; migration 2/3: 4000 items` while it is paused.
     pub fn progress(&self) -> String {
         self.progress_at(instant::now())
     }
 
     pub fn progress_at(&self, now: OffsetDateTime) -> String {
+        let Some(pause) = &self.paused else {
+            return self.running_progress_at(now);
+        };
+        // Who holds the job comes first; where it stands follows where it fits, with no
+        // time left or retry (nothing moves while the job is held).
+        let (held, place) = (pause.describe(), self.running_progress_at(now));
+        if held.len() + place.len() < 98 {
+            format!("{held}; {place}")
+        } else {
+            held
+        }
+    }
+
+    fn running_progress_at(&self, now: OffsetDateTime) -> String {
         let Some(plan) = &self.plan else {
             return "queued".to_owned();
         };
@@ -141,6 +161,7 @@ impl RunState {
             .map(|at| at - millis(now))
             .filter(|wait| *wait > 0);
         let tail = match waiting_ms {
+            _ if self.paused.is_some() => String::new(),
             Some(wait) => {
                 let cause = if self.attempts.throttled > 0 {
                     "throttled"
@@ -195,7 +216,7 @@ fn roughly(seconds: u64) -> String {
 }
 
 /// Seconds a poller should wait: short while the job moves, longer while it is queued or
-/// its worker has gone quiet.
+/// its worker has gone quiet, and longest while it is paused.
 pub fn poll_interval_seconds(
     run: Option<&RunState>,
     last_updated: &str,
@@ -204,6 +225,8 @@ pub fn poll_interval_seconds(
     let moving = run.is_some_and(|run| run.attempts.is_leased_at(now))
         && instant::parse(last_updated).is_some_and(|at| now - at < time::Duration::seconds(10));
     match run {
+        // Nothing moves until someone resumes it.
+        Some(run) if run.paused.is_some() => 10,
         _ if moving => 1,
         Some(run) if run.plan.is_some() => 3,
         _ => 5,

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::instant;
+use super::control::{Action, Control, Pause};
+use super::instant::{self, millis};
 use super::job::{AsyncJob, JobStatus, Meta};
+use super::output::running_output;
 use super::parameters::Parameters;
 use super::run::RunState;
 
@@ -37,6 +39,11 @@ impl StoredJob {
         self.expires_at.is_none_or(|at| at > now)
     }
 
+    /// Whether an operator holds the job paused.
+    pub fn is_paused(&self) -> bool {
+        self.run.as_ref().is_some_and(|run| run.paused.is_some())
+    }
+
     /// A copy for the next write: the next `versionId`, `lastUpdated` at `now`.
     pub fn revised(&self, now: OffsetDateTime) -> Self {
         let mut next = self.clone();
@@ -51,6 +58,22 @@ impl StoredJob {
     pub fn cancelled(&self, now: OffsetDateTime, retention: Duration) -> Self {
         let mut next = self.ended(JobStatus::Cancelled, now, retention);
         next.job.output = None;
+        next
+    }
+
+    /// The job paused or resumed by `control` at `now`, with the action in its output. Either
+    /// lets go of the job's lease: its worker stops at its next write, which this write's
+    /// version makes fail, and no one counts that as a run that died.
+    pub fn paused_or_resumed(&self, control: &Control, now: OffsetDateTime) -> Self {
+        let mut next = self.revised(now);
+        let run = next.run.get_or_insert_default();
+        run.paused = (control.action == Action::Pause).then(|| Pause {
+            by: control.by.clone(),
+            since_ms: millis(now),
+        });
+        run.attempts.lease = None;
+        control.record_in(&mut run.controls, now);
+        next.job.output = Some(running_output(run));
         next
     }
 

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::Migration;
+use crate::model::output::running_output;
 use crate::model::{MigrationProgress, MigrationReport, SegmentKey, StoredJob};
 use crate::store::{RunStore, StoreError};
 

@@ -27,6 +27,9 @@ impl<S: RunStore> Runner<'_, S> {
         }
         let now = self.now();
         let run = current.run.clone().unwrap_or_default();
+        if run.paused.is_some() {
+            return Ok(Flow::Stop(RunOutcome::Paused));
+        }
         if run.attempts.is_held_by_another_at(&self.owner, now) {
             return not_runnable;
         }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::output::completion_output;
 use super::{RunOutcome, Runner, attempt_failure};
+use crate::model::output::completion_output;
 use crate::model::run::millis;
 use crate::model::{Attempts, JobId, JobStatus, Parameters, StoredJob};
 use crate::store::{RunStore, StoreError};
@@ -25,12 +25,7 @@ impl<S: RunStore> Runner<'_, S> {
             ));
             return self.failed(current, "completing", error).await;
         }
-        let applied = current
-            .run
-            .as_ref()
-            .map(|run| run.applied.as_slice())
-            .unwrap_or_default();
-        let output = completion_output(reached, applied);
+        let output = completion_output(reached, &current.run.clone().unwrap_or_default());
         self.finish(current, JobStatus::Completed, output, RunOutcome::Completed)
             .await
     }
@@ -177,14 +172,20 @@ impl<S: RunStore> Runner<'_, S> {
         write().await
     }
 
-    /// Why a conditional write lost: a cancel, or another worker took over.
+    /// Why a conditional write lost: a cancel, a pause, or another worker took over.
     pub(super) async fn lost_write(&self, id: &JobId) -> Result<RunOutcome, StoreError> {
-        let status = self.store.get(id).await?.map(|stored| stored.job.status);
-        if status == Some(JobStatus::Cancelled) {
-            tracing::info!(job = %id, "cancelled; stopped at the checkpoint");
-            Ok(RunOutcome::Cancelled)
-        } else {
-            Ok(RunOutcome::NotRunnable)
+        let now = self.store.get(id).await?;
+        let paused = now.as_ref().is_some_and(StoredJob::is_paused);
+        match now.map(|stored| stored.job.status) {
+            Some(JobStatus::Cancelled) => {
+                tracing::info!(job = %id, "cancelled; stopped at the checkpoint");
+                Ok(RunOutcome::Cancelled)
+            }
+            Some(JobStatus::Accepted) if paused => {
+                tracing::info!(job = %id, "paused; stopped at the checkpoint");
+                Ok(RunOutcome::Paused)
+            }
+            _ => Ok(RunOutcome::NotRunnable),
         }
     }
 }

@@ -11,7 +11,6 @@ mod advance;
 mod budget;
 mod claim;
 mod end;
-mod output;
 mod release;
 mod segment;
 mod segments;
@@ -101,6 +100,9 @@ pub enum RunOutcome {
     Completed,
     /// It was cancelled; the runner stopped at its next write.
     Cancelled,
+    /// An operator paused it; the runner let go at its next write, and no worker takes it
+    /// until it is resumed.
+    Paused,
     /// Too many attempts failed in a row; the job is `error` now.
     GaveUp,
     /// The deadline came; the next run resumes from the checkpoint.
@@ -172,7 +174,7 @@ impl<'a, S: RunStore> Runner<'a, S> {
     }
 
     /// Deletes expired jobs, then runs accepted jobs that no live lease holds and that are
-    /// not backing off, oldest first: new jobs the stream missed, and jobs whose worker
+    /// neither paused nor backing off, oldest first: new jobs the stream missed, and jobs whose worker
     /// died, stopped at its deadline or failed. One job's trouble does not stop the others.
     pub async fn sweep(&self, deadline: Instant) -> Result<Vec<(JobId, RunOutcome)>, StoreError> {
         match self.store.reap_expired(REAP_BATCH).await {
@@ -187,7 +189,9 @@ impl<'a, S: RunStore> Runner<'a, S> {
             }
             let now = self.now();
             if stored.run.as_ref().is_some_and(|run| {
-                run.attempts.is_leased_at(now) || run.attempts.is_backing_off_at(now)
+                run.paused.is_some()
+                    || run.attempts.is_leased_at(now)
+                    || run.attempts.is_backing_off_at(now)
             }) {
                 continue;
             }

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use super::claim::Verdict;
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::migration::Migration;
-use crate::model::{JobStatus, SegmentKey, SegmentRun};
+use crate::model::{JobId, JobStatus, SegmentKey, SegmentRun, StoredJob};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -39,6 +39,12 @@ impl<S: RunStore> Runner<'_, S> {
             tracing::warn!(job = %key.job_id, %key, "left alone: this worker lacks its migration");
             return Ok(RunOutcome::NotRunnable);
         };
+        // Nor does a segment of a job that is paused or no longer runs. A read that fails
+        // here is read again once the segment is claimed, where its failure is recorded as
+        // the segment's attempt, throttling and its back-off included.
+        if let Ok(Some(outcome)) = self.stopped_by_job(&key.job_id).await {
+            return Ok(outcome);
+        }
         let Some(mut held) = self.claim_segment(key).await? else {
             return Ok(RunOutcome::NotRunnable);
         };
@@ -77,16 +83,12 @@ impl<S: RunStore> Runner<'_, S> {
             if near_deadline || *stop.borrow() {
                 return self.yield_segment(held).await;
             }
-            // The segment's checkpoint is where it sees the job cancelled, or ended.
-            match self
-                .store
-                .get(&held.key.job_id)
-                .await?
-                .map(|job| job.job.status)
-            {
-                Some(JobStatus::Accepted) => {}
-                Some(JobStatus::Cancelled) => return Ok(RunOutcome::Cancelled),
-                _ => return Ok(RunOutcome::NotRunnable),
+            // The segment's checkpoint is where it sees the job paused, cancelled or ended.
+            if let Some(outcome) = self.stopped_by_job(&held.key.job_id).await? {
+                if outcome == RunOutcome::Paused {
+                    self.let_go_of_segment(held).await?;
+                }
+                return Ok(outcome);
             }
             if let Some(outcome) = self.segment_page(held, migration, deadline, stop).await? {
                 return Ok(outcome);
@@ -95,6 +97,19 @@ impl<S: RunStore> Runner<'_, S> {
                 return Ok(RunOutcome::Completed);
             }
         }
+    }
+
+    /// How the job stops its segments from going on, if it does: paused, cancelled, or no
+    /// longer running.
+    async fn stopped_by_job(&self, id: &JobId) -> Result<Option<RunOutcome>, StoreError> {
+        let job = self.store.get(id).await?;
+        let paused = job.as_ref().is_some_and(StoredJob::is_paused);
+        Ok(match job.map(|job| job.job.status) {
+            Some(JobStatus::Accepted) if paused => Some(RunOutcome::Paused),
+            Some(JobStatus::Accepted) => None,
+            Some(JobStatus::Cancelled) => Some(RunOutcome::Cancelled),
+            _ => Some(RunOutcome::NotRunnable),
+        })
     }
 
     /// Lets go of the segment; the next run resumes from its checkpoint.

@@ -20,9 +20,9 @@ use futures_util::stream::FuturesUnordered;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::output::running_output;
 use super::{Flow, RunOutcome, Runner};
 use crate::migration::Migration;
+use crate::model::output::running_output;
 use crate::model::{JobStatus, MigrationProgress, SegmentKey, SegmentRun, StoredJob};
 use crate::store::{RunStore, StoreError};
 

@@ -9,11 +9,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{
-    Cancel, Cancellation, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage,
-    SearchQuery, SegmentRuns, StoreError, WriteBudgets, answer_without_writing, cancellation,
-    segments_ended_by,
+    Change, Controlled, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage, SearchQuery,
+    SegmentRuns, StoreError, WriteBudgets, answer_without_writing, change, segments_ended_by,
 };
-use crate::model::{AsyncJob, Clock, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob};
+use crate::model::{
+    AsyncJob, Clock, Control, JobId, JobStatus, JobType, SegmentKey, SegmentRun, StoredJob,
+};
 
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -144,17 +145,17 @@ impl JobStore for MemoryStore {
         Ok(answer)
     }
 
-    async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
+    async fn control(&self, id: &JobId, control: &Control) -> Result<Controlled, StoreError> {
         let mut state = self.lock();
         let Some(current) = state.live(id, self.clock.now()) else {
-            return Ok(Cancel::NotFound);
+            return Ok(Controlled::NotFound);
         };
-        match cancellation(current, self.clock.now(), self.retention) {
-            Cancellation::Write(cancelled) => {
-                state.write(&cancelled, &segments_ended_by(&cancelled));
-                Ok(Cancel::Cancelled(cancelled.job))
+        match change(current, control, self.clock.now(), self.retention) {
+            Change::Write(next) => {
+                state.write(&next, &segments_ended_by(&next));
+                Ok(Controlled::Done(next.job))
             }
-            Cancellation::Refuse(answer) => Ok(answer),
+            Change::Answer(answer) => Ok(answer),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Where jobs live: [`JobStore`] for the handlers, [`RunStore`] for the runner, and their two
 //! implementations: DynamoDB, and memory (for unit tests and CPU benchmarks). The rules a
-//! kick-off and a cancel follow are written once here and both stores apply them.
+//! kick-off and an operator's control (pause, resume, cancel) follow are written once here and both stores apply them.
 
 pub(crate) mod dynamo;
 mod job_items;
@@ -22,7 +22,9 @@ pub use job_items::{JobItem, JobItemPage, JobItems, ScanSegment};
 pub use memory::MemoryStore;
 pub use query::{Order, Position, SearchPage, SearchQuery, Total};
 
-use crate::model::{AsyncJob, Clock, JobId, JobStatus, SegmentKey, SegmentRun, StoredJob};
+use crate::model::{
+    Action, AsyncJob, Clock, Control, JobId, JobStatus, SegmentKey, SegmentRun, StoredJob,
+};
 
 /// What went wrong with the store. `Display` is for logs: it carries the SDK's message,
 /// which may name tables, roles or request ids. [`StoreError::summary`] is for clients and
@@ -148,13 +150,16 @@ pub struct Reservation {
     pub mark: String,
 }
 
-/// What a cancel came to.
+/// What an operator's [`Control`] of a job came to.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Cancel {
-    Cancelled(AsyncJob),
-    /// Unknown, expired or cancelled already.
+pub enum Controlled {
+    /// Written: the job as it is now.
+    Done(AsyncJob),
+    /// Nothing to write: the job is paused already, or runs already.
+    Already(AsyncJob),
+    /// Unknown or expired; or, for a cancel, cancelled already.
     NotFound,
-    /// Completed or failed: there is nothing left to cancel.
+    /// Completed, failed or cancelled: there is nothing left to control.
     Finished(AsyncJob),
 }
 
@@ -177,8 +182,12 @@ pub trait JobStore: Send + Sync {
         delivery: Option<&Delivery>,
     ) -> impl Future<Output = Result<Kickoff, StoreError>> + Send;
 
-    /// Moves an `accepted` job to `cancelled`.
-    fn cancel(&self, id: &JobId) -> impl Future<Output = Result<Cancel, StoreError>> + Send;
+    /// Pauses, resumes or cancels an `accepted` job.
+    fn control(
+        &self,
+        id: &JobId,
+        control: &Control,
+    ) -> impl Future<Output = Result<Controlled, StoreError>> + Send;
 
     /// One page of matching jobs; reads grow with the page, never with the table.
     fn search(
@@ -316,27 +325,38 @@ pub(crate) fn segments_ended_by(next: &StoredJob) -> Vec<SegmentKey> {
     }
 }
 
-/// What a cancel of a job does.
-// Made once per cancel and matched at once: boxing a variant would buy nothing.
+/// What an operator's control of a job does.
+// Made once per control and matched at once: boxing a variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Cancellation {
-    /// Write the cancelled job over the current one.
+pub(crate) enum Change {
+    /// Write this over the current job.
     Write(StoredJob),
     /// Write nothing: this is the answer.
-    Refuse(Cancel),
+    Answer(Controlled),
 }
 
-/// The cancel rule: only an `accepted` job can be cancelled.
-pub(crate) fn cancellation(
+/// The control rule: only an `accepted` job is paused, resumed or cancelled; a pause of a
+/// paused job and a resume of a running one change nothing. A cancelled job is gone for a
+/// cancel, as for a poll.
+pub(crate) fn change(
     current: &StoredJob,
+    control: &Control,
     now: OffsetDateTime,
     retention: Duration,
-) -> Cancellation {
-    match current.job.status {
-        JobStatus::Cancelled => Cancellation::Refuse(Cancel::NotFound),
-        JobStatus::Completed | JobStatus::Error => {
-            Cancellation::Refuse(Cancel::Finished(current.job.clone()))
+) -> Change {
+    let paused = current.is_paused();
+    match (current.job.status, control.action) {
+        (JobStatus::Cancelled, Action::Cancel) => Change::Answer(Controlled::NotFound),
+        (status, _) if status.is_final() => {
+            Change::Answer(Controlled::Finished(current.job.clone()))
         }
-        JobStatus::Accepted => Cancellation::Write(current.cancelled(now, retention)),
+        (_, Action::Cancel) => {
+            let mut next = current.cancelled(now, retention);
+            control.record_in(&mut next.run.get_or_insert_default().controls, now);
+            Change::Write(next)
+        }
+        (_, Action::Pause) if paused => Change::Answer(Controlled::Already(current.job.clone())),
+        (_, Action::Resume) if !paused => Change::Answer(Controlled::Already(current.job.clone())),
+        _ => Change::Write(current.paused_or_resumed(control, now)),
     }
 }

@@ -10,6 +10,14 @@ fn routes() -> Vec<(ApiRequest, bool)> {
     vec![
         (ApiRequest::post("/$data-migration").prefer_async(), true),
         (ApiRequest::delete(&format!("/job/{SOME_ID}/status")), true),
+        (
+            ApiRequest::post(&format!("/AsyncJob/{SOME_ID}/$pause")),
+            true,
+        ),
+        (
+            ApiRequest::post(&format!("/AsyncJob/{SOME_ID}/$resume")),
+            true,
+        ),
         (ApiRequest::get(&format!("/job/{SOME_ID}/status")), false),
         (ApiRequest::get(&format!("/AsyncJob/{SOME_ID}")), false),
         (ApiRequest::get("/AsyncJob"), false),

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cancel;
+mod control;
 mod discovery;
 mod faults;
 mod kickoff;

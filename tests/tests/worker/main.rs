@@ -5,6 +5,7 @@ mod budget;
 mod deadlines;
 mod events;
 mod faults;
+mod pauses;
 mod runs;
 mod segments;
 mod support;

@@ -229,7 +229,7 @@ async fn a_cancel_stops_every_segment_at_its_next_checkpoint() {
     // No other segment starts, and no worker takes the job up again.
     for key in &keys[1..] {
         let outcome = runner.run_segment(key, far_deadline()).await.unwrap();
-        assert_eq!(outcome, RunOutcome::NotRunnable);
+        assert_eq!(outcome, RunOutcome::Cancelled);
     }
     assert_eq!(paused.pages.load(Ordering::SeqCst), 2);
     let worker = runner_on(&env, &paused.registry, &settings, "worker");

@@ -13,7 +13,9 @@ mod failures;
 use super::{MAX_SEGMENTS, RunOutcome, RunSettings, Runner};
 use crate::migration::{Migration, MigrationContext, Registry, Step};
 use crate::model::run::millis;
-use crate::model::{AsyncJob, JobId, JobStatus, JobType, Lease, StoredJob, instant};
+use crate::model::{
+    Action, AsyncJob, Control, JobId, JobStatus, JobType, Lease, StoredJob, instant,
+};
 use crate::store::{DynamoStore, JobStore, MemoryStore, StoreError, local_client};
 
 const RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -70,7 +72,9 @@ impl Migration for Pages {
             if let Some((store, id, after)) = &self.cancel_after
                 && migrated == *after
             {
-                store.cancel(id).await?;
+                store
+                    .control(id, &Control::new(Action::Cancel, "test"))
+                    .await?;
             }
             Ok(Step {
                 items_scanned: 10,

@@ -28,17 +28,17 @@ pub use scan::{table_item_count, table_page};
 pub use stream::{StreamWork, stream_work};
 
 use super::{
-    Cancel, Cancellation, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage,
-    SearchQuery, SegmentRuns, StoreError, Transient, WriteBudgets, cancellation, segments_ended_by,
+    Change, Controlled, Delivery, JobRuns, JobStore, Kickoff, Reservation, SearchPage, SearchQuery,
+    SegmentRuns, StoreError, Transient, WriteBudgets, change, segments_ended_by,
 };
-use crate::model::{AsyncJob, Clock, JobId, JobType, SegmentKey, SegmentRun, StoredJob};
+use crate::model::{AsyncJob, Clock, Control, JobId, JobType, SegmentKey, SegmentRun, StoredJob};
 use errors::contention;
 use table::Table;
 use write_id::WriteId;
 
-/// How often a cancel that lost a race reads the job again before the caller is told to
-/// retry.
-const MAX_CANCEL_ATTEMPTS: usize = 8;
+/// How often a control (pause, resume, cancel) that lost a race reads the job again before
+/// the caller is told to retry.
+const MAX_CONTROL_ATTEMPTS: usize = 8;
 
 /// How long counting a search's total may take: well inside a function's timeout.
 const COUNT_BUDGET: Duration = Duration::from_secs(2);
@@ -104,21 +104,21 @@ impl JobStore for DynamoStore {
             .await
     }
 
-    async fn cancel(&self, id: &JobId) -> Result<Cancel, StoreError> {
+    async fn control(&self, id: &JobId, control: &Control) -> Result<Controlled, StoreError> {
         // One mark for every try: after a try whose answers were all lost, the job read
-        // again may be cancelled by this cancel (202) or by another (404).
+        // again may be cancelled (or paused) by this control or by another's.
         let write = WriteId::new();
-        for _ in 0..MAX_CANCEL_ATTEMPTS {
+        for _ in 0..MAX_CONTROL_ATTEMPTS {
             let now = self.clock.now();
             let Some((current, mine)) = self.table.get_marked(id, now, &write).await? else {
-                return Ok(Cancel::NotFound);
+                return Ok(Controlled::NotFound);
             };
             if mine {
-                return Ok(Cancel::Cancelled(current.job));
+                return Ok(Controlled::Done(current.job));
             }
-            let next = match cancellation(&current, now, self.retention) {
-                Cancellation::Write(next) => next,
-                Cancellation::Refuse(answer) => return Ok(answer),
+            let next = match change(&current, control, now, self.retention) {
+                Change::Write(next) => next,
+                Change::Answer(answer) => return Ok(answer),
             };
             let ended = segments_ended_by(&next);
             let expected = &current.job.meta.version_id;
@@ -127,7 +127,7 @@ impl JobStore for DynamoStore {
                 .save_dropping(&write, expected, &next, &ended)
                 .await
             {
-                Ok(true) => return Ok(Cancel::Cancelled(next.job)),
+                Ok(true) => return Ok(Controlled::Done(next.job)),
                 Ok(false) => {}
                 // The job's items were in another transaction (a runner's checkpoint that
                 // applies a migration), or the answer was lost: read the job again.

@@ -1,15 +1,19 @@
 //! What a data migration's `output` says, for machines (people read `X-Progress`): while it
-//! runs, the migrations it applied so far and where the one under way stands; once it
+//! runs, the migrations it applied so far, where the one under way stands, and what
+//! operators did to it (a pause in force, each action with who took it); once it
 //! completed, the version reached and every migration applied. A migration reads the same
 //! in both, so a client that missed it running (it started and finished between two polls)
 //! still learns what it did.
 
-use crate::model::{MigrationProgress, MigrationReport, Parameter, Parameters, RunState};
+use super::control::since;
+use super::{
+    AsyncJob, ControlRecord, MigrationProgress, MigrationReport, Parameter, Parameters, RunState,
+};
 
 /// A running job's output: a `progress` part for the migration under way, or about to
-/// start (so the plan's size is always there), and one `migration` part per migration
-/// applied.
-pub(super) fn running_output(run: &RunState) -> Parameters {
+/// start (so the plan's size is always there), a `paused` part while it is paused, one
+/// `migration` part per migration applied, and one `control` part per operator's action.
+pub fn running_output(run: &RunState) -> Parameters {
     let next = run
         .plan
         .as_ref()
@@ -22,14 +26,46 @@ pub(super) fn running_output(run: &RunState) -> Parameters {
         .map(|current| progress(run, &current))
         .into_iter()
         .collect();
+    if let Some(pause) = &run.paused {
+        parameter.push(Parameter::parts(
+            "paused",
+            vec![
+                Parameter::string("by", &pause.by),
+                Parameter::instant("since", &since(pause.since_ms)),
+            ],
+        ));
+    }
     parameter.extend(run.applied.iter().map(migration));
+    parameter.extend(run.controls.iter().map(control));
     Parameters::new(parameter)
 }
 
-/// A completed job's output: the version reached and one part per migration applied.
-pub(super) fn completion_output(reached: u32, applied: &[MigrationReport]) -> Parameters {
+/// Whether a running job's output says it is paused: what a reader of the resource alone
+/// can tell.
+pub fn says_paused(job: &AsyncJob) -> bool {
+    job.output
+        .iter()
+        .flat_map(|output| &output.parameter)
+        .any(|parameter| parameter.name == "paused")
+}
+
+fn control(record: &ControlRecord) -> Parameter {
+    Parameter::parts(
+        "control",
+        vec![
+            Parameter::code("action", &record.action.to_string()),
+            Parameter::string("by", &record.by),
+            Parameter::instant("at", &since(record.at_ms)),
+        ],
+    )
+}
+
+/// A completed job's output: the version reached, one part per migration applied and one
+/// per operator's action.
+pub fn completion_output(reached: u32, run: &RunState) -> Parameters {
     let mut parameter = vec![Parameter::integer("dataVersion", reached.into())];
-    parameter.extend(applied.iter().map(migration));
+    parameter.extend(run.applied.iter().map(migration));
+    parameter.extend(run.controls.iter().map(control));
     Parameters::new(parameter)
 }
 
@@ -70,7 +106,7 @@ fn progress(run: &RunState, current: &MigrationProgress) -> Parameter {
     Parameter::parts("progress", parts)
 }
 
-pub(super) fn saturating(count: u64) -> i64 {
+fn saturating(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    asyncjob_shared::http::serve::serve(cancel::handle).await
+    asyncjob_shared::http::serve::serve(control::handle).await
 }
