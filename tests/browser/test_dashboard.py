@@ -95,6 +95,17 @@ def test_a_running_migration_is_followed_refused_for_another_version_and_cancell
         }""")
     assert poll.value.headers.get("if-none-match", "").startswith('W/"'), "polls send the ETag they hold"
 
+    # Paused from the card: the API holds the job, and the card says who paused it.
+    card.get_by_role("button", name="Pause job").click()
+    expect(page.get_by_role("status")).to_have_text(f"Job {job_id} was paused: it stops at its next checkpoint.")
+    expect(card).to_contain_text("paused by local since")
+    assert any(p["name"] == "paused" for p in call(f"AsyncJob/{job_id}").body["output"]["parameter"])
+    card.get_by_role("button", name="Resume job").click()
+    expect(page.get_by_role("status")).to_have_text(f"Job {job_id} was resumed.")
+    expect(card.get_by_role("button", name="Pause job")).to_be_visible()
+    expect(card).not_to_contain_text("paused by")
+    assert not any(p["name"] == "paused" for p in call(f"AsyncJob/{job_id}").body["output"]["parameter"])
+
     card.get_by_role("button", name="Cancel job").click()
     dialog = page.get_by_role("dialog", name="Cancel this job?")
     expect(dialog).to_contain_text(job_id)

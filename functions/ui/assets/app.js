@@ -353,13 +353,14 @@ function follow(id, dataVersion) {
   const bar = el("progress", { max: "1", "aria-label": `Progress of job ${id}` });
   const text = el("p", { class: "progress-text", text: "queued" });
   const cancel = el("button", { type: "button", class: "danger", text: "Cancel job", onclick: () => askToCancel(id) });
+  const hold = el("button", { type: "button", text: "Pause job", onclick: guarded(() => pauseOrResume(id)) });
   const heading = el("h3", { text: `Migration to data version ${dataVersion ?? "…"}` });
   const card = el("li", { class: "running-job", "aria-label": `Job ${id}` },
     heading, el("p", {}, el("button", { type: "button", class: "link id", text: id, onclick: guarded(() => showDetails(id)) })),
-    bar, text, el("div", { class: "row" }, cancel));
+    bar, text, el("div", { class: "row" }, hold, cancel));
   $("running").append(card);
   $("running-empty").hidden = true;
-  const job = { id, card, bar, text, heading, cancel, etag: null, timer: null, paused: false };
+  const job = { id, card, bar, text, heading, cancel, hold, held: false, etag: null, timer: null, paused: false };
   followed.set(id, job);
   poll(job);
 }
@@ -376,7 +377,10 @@ function share(progress) {
 function showProgress(job, body, label) {
   if (body && body.resourceType === "AsyncJob") {
     if (body.dataVersion) job.heading.textContent = `Migration to data version ${body.dataVersion}`;
-    const part = ((body.output && body.output.parameter) || []).find((p) => p.name === "progress");
+    const output = (body.output && body.output.parameter) || [];
+    job.held = output.some((p) => p.name === "paused");
+    job.hold.textContent = job.held ? "Resume job" : "Pause job";
+    const part = output.find((p) => p.name === "progress");
     const value = part ? share(partsOf(part.part)) : null;
     if (value === null) job.bar.removeAttribute("value");
     else job.bar.value = value;
@@ -428,6 +432,7 @@ function finish(job, status, text) {
   job.card.classList.add(status);
   if (status === "completed") job.bar.value = 1;
   job.text.textContent = text;
+  job.hold.remove();
   job.cancel.replaceWith(el("button", { type: "button", text: "Dismiss", onclick: () => dismiss(job.card) }));
   return refresh();
 }
@@ -535,6 +540,27 @@ async function cancel(id) {
       return refresh();
     default:
       return complain(explain(answer, `Cancelling job ${id}`));
+  }
+}
+
+/// Pauses a running job, or resumes a paused one; the card shows the job as it then is.
+async function pauseOrResume(id) {
+  const job = followed.get(id);
+  if (!job) return;
+  const operation = job.held ? "resume" : "pause";
+  job.hold.disabled = true;
+  try {
+    const answer = await call(`AsyncJob/${encodeURIComponent(id)}/$${operation}`, { method: "POST" });
+    if (answer.status !== 200) {
+      return complain(explain(answer, `${job.held ? "Resuming" : "Pausing"} job ${id}`));
+    }
+    notify(job.held ? `Job ${id} was resumed.` : `Job ${id} was paused: it stops at its next checkpoint.`);
+    // The card follows at once, not after the paused job's longer Retry-After.
+    clearTimeout(job.timer);
+    job.etag = null;
+    return poll(job);
+  } finally {
+    job.hold.disabled = false;
   }
 }
 
