@@ -100,7 +100,8 @@ fn progress(run: &RunState, current: &MigrationProgress) -> Parameter {
     if let Some(segments) = current.segments {
         parts.push(Parameter::integer("segments", segments.into()));
     }
-    if let Some(seconds) = run.seconds_left() {
+    // A paused job has no time left to speak of, as its X-Progress says.
+    if let Some(seconds) = run.seconds_left().filter(|_| run.paused.is_none()) {
         parts.push(Parameter::integer("secondsLeft", saturating(seconds)));
     }
     Parameter::parts("progress", parts)

@@ -67,6 +67,16 @@ impl StoredJob {
     pub fn paused_or_resumed(&self, control: &Control, now: OffsetDateTime) -> Self {
         let mut next = self.revised(now);
         let run = next.run.get_or_insert_default();
+        let held_ms = run
+            .paused
+            .as_ref()
+            .map(|pause| millis(now) - pause.since_ms);
+        if let (Action::Resume, Some(held_ms), Some(current)) =
+            (control.action, held_ms, run.current.as_mut())
+        {
+            // The time it was held is no time it ran: its rate and time left leave it out.
+            current.started_at_ms = current.started_at_ms.map(|at| at + held_ms);
+        }
         run.paused = (control.action == Action::Pause).then(|| Pause {
             by: control.by.clone(),
             since_ms: millis(now),
@@ -111,7 +121,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::model::{Attempts, Lease};
+    use crate::model::{Attempts, Lease, MigrationProgress};
     use crate::model::{JobType, Parameter};
 
     const RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -156,6 +166,26 @@ mod tests {
         );
         assert_eq!(cancelled.run.unwrap().attempts.lease, None);
         assert_eq!(cancelled.job.output, None);
+    }
+
+    #[test]
+    fn the_time_a_job_was_paused_is_no_time_its_migration_ran() {
+        let started = datetime!(2026-12-02 12:00:00 UTC);
+        let mut job = running();
+        job.run.as_mut().unwrap().current = Some(MigrationProgress {
+            started_at_ms: Some(millis(started)),
+            ..MigrationProgress::starting(1, None)
+        });
+        let by = |action| Control::new(action, "alice");
+        let paused = job.paused_or_resumed(&by(Action::Pause), started + Duration::from_secs(60));
+        let resumed =
+            paused.paused_or_resumed(&by(Action::Resume), started + Duration::from_secs(3660));
+        let current = resumed.run.unwrap().current.unwrap();
+        assert_eq!(
+            current.started_at_ms,
+            Some(millis(started + Duration::from_secs(3600))),
+            "an hour held: the segments started an hour later, as far as the rate goes"
+        );
     }
 
     #[test]
