@@ -17,7 +17,11 @@ pub async fn handle(store: &impl JobStore, config: &Config, request: Request) ->
     let action = match routes::template_of(request.uri().path()) {
         Some(routes::PAUSE) => Action::Pause,
         Some(routes::RESUME) => Action::Resume,
-        _ => Action::Cancel,
+        Some(routes::JOB_STATUS) => Action::Cancel,
+        _ => {
+            let unknown = ApiError::NotFound(format!("no operation at {}", request.uri().path()));
+            return answer("control", async { Err(unknown) }).await;
+        }
     };
     answer(action.name(), control(store, config, &request, action)).await
 }

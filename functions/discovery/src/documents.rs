@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 const FHIR_VERSION: &str = "5.0.0";
 
 /// When what this statement says last changed.
-const STATEMENT_DATE: &str = "2026-11-28";
+const STATEMENT_DATE: &str = "2026-12-02";
 
 pub fn capability_statement(base: &str, config: &Config) -> Value {
     let instance_operations: Vec<Value> = [Action::Pause, Action::Resume]
@@ -124,7 +124,7 @@ pub fn control_definition(base: &str, action: Action) -> Value {
         "resourceType": "OperationDefinition",
         "id": format!("AsyncJob-{name}"),
         "url": format!("{base}/OperationDefinition/AsyncJob-{name}"),
-        "name": title.replace(' ', ""),
+        "name": format!("{}AsyncJob", if action == Action::Pause { "Pause" } else { "Resume" }),
         "title": title,
         "status": "active",
         "kind": "operation",

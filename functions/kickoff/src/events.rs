@@ -5,6 +5,7 @@ use asyncjob_shared::config::Config;
 use asyncjob_shared::events::EventError;
 use asyncjob_shared::migration::Registry;
 use asyncjob_shared::model::JobId;
+use asyncjob_shared::model::output::says_paused;
 use asyncjob_shared::parse::kickoff::event_data_version;
 use asyncjob_shared::store::{Delivery, JobStore, Kickoff};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -95,9 +96,14 @@ async fn kick_off(
         Kickoff::Created(job) | Kickoff::Existing(job) => Ok(job.id),
         Kickoff::Delivered(id) => Ok(id),
         Kickoff::Busy(running) => Err(EventError::Busy(format!(
-            "the data migration to version {} ({}) is still running",
+            "the data migration to version {} ({}) is {}",
             running.data_version.unwrap_or_default(),
-            running.id
+            running.id,
+            if says_paused(&running) {
+                "paused"
+            } else {
+                "still running"
+            }
         ))),
     }
 }

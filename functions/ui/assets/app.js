@@ -520,8 +520,8 @@ let cancelling = null;
 
 function askToCancel(id) {
   cancelling = id;
-  $("confirm-text").textContent = `Job ${id} stops at its next checkpoint and cannot be resumed; ` +
-    "kicking off its version again starts a new job.";
+  $("confirm-text").textContent = `Job ${id} stops at its next checkpoint for good (to hold it ` +
+    "and go on later, pause it instead); kicking off its version again starts a new job.";
   $("confirm-cancel").showModal();
 }
 
@@ -543,7 +543,8 @@ async function cancel(id) {
   }
 }
 
-/// Pauses a running job, or resumes a paused one; the card shows the job as it then is.
+/// Pauses a running job, or resumes a paused one; the card shows the job as the answer has
+/// it, and the next poll comes within a second (not after a paused job's longer wait).
 async function pauseOrResume(id) {
   const job = followed.get(id);
   if (!job) return;
@@ -552,16 +553,28 @@ async function pauseOrResume(id) {
   try {
     const answer = await call(`AsyncJob/${encodeURIComponent(id)}/$${operation}`, { method: "POST" });
     if (answer.status !== 200) {
-      return complain(explain(answer, `${job.held ? "Resuming" : "Pausing"} job ${id}`));
+      return complain(explain(answer, `${operation === "pause" ? "Pausing" : "Resuming"} job ${id}`));
     }
-    notify(job.held ? `Job ${id} was resumed.` : `Job ${id} was paused: it stops at its next checkpoint.`);
-    // The card follows at once, not after the paused job's longer Retry-After.
-    clearTimeout(job.timer);
-    job.etag = null;
-    return poll(job);
+    notify(operation === "pause"
+      ? `Job ${id} was paused: it stops at its next checkpoint.`
+      : `Job ${id} was resumed.`);
+    if (!followed.has(id)) return;
+    showProgress(job, answer.body, operation === "pause" ? heldBy(answer.body) : "resumed: it goes on at the next sweep");
+    // A poll in flight schedules the next itself; a waiting one comes sooner.
+    if (job.timer) {
+      clearTimeout(job.timer);
+      job.timer = setTimeout(() => poll(job), 1000);
+    }
   } finally {
     job.hold.disabled = false;
   }
+}
+
+/// `paused by alice since …`, from a paused job's output.
+function heldBy(body) {
+  const part = ((body.output && body.output.parameter) || []).find((p) => p.name === "paused");
+  const pause = part ? partsOf(part.part) : {};
+  return `paused by ${pause.by} since ${pause.since}`;
 }
 
 // ---------------------------------------------------------------- the token

@@ -174,18 +174,32 @@ impl<S: RunStore> Runner<'_, S> {
 
     /// Why a conditional write lost: a cancel, a pause, or another worker took over.
     pub(super) async fn lost_write(&self, id: &JobId) -> Result<RunOutcome, StoreError> {
-        let now = self.store.get(id).await?;
-        let paused = now.as_ref().is_some_and(StoredJob::is_paused);
-        match now.map(|stored| stored.job.status) {
-            Some(JobStatus::Cancelled) => {
-                tracing::info!(job = %id, "cancelled; stopped at the checkpoint");
-                Ok(RunOutcome::Cancelled)
+        let outcome = self.stopped_by_job(id).await?;
+        match outcome {
+            Some(RunOutcome::Cancelled) => {
+                tracing::info!(job = %id, "cancelled; stopped at the checkpoint")
             }
-            Some(JobStatus::Accepted) if paused => {
-                tracing::info!(job = %id, "paused; stopped at the checkpoint");
-                Ok(RunOutcome::Paused)
+            Some(RunOutcome::Paused) => {
+                tracing::info!(job = %id, "paused; stopped at the checkpoint")
             }
-            _ => Ok(RunOutcome::NotRunnable),
+            _ => {}
         }
+        Ok(outcome.unwrap_or(RunOutcome::NotRunnable))
+    }
+
+    /// How the job stops a run of it or of its segments, if it does: paused, cancelled, or
+    /// no longer running.
+    pub(super) async fn stopped_by_job(
+        &self,
+        id: &JobId,
+    ) -> Result<Option<RunOutcome>, StoreError> {
+        let job = self.store.get(id).await?;
+        let paused = job.as_ref().is_some_and(StoredJob::is_paused);
+        Ok(match job.map(|job| job.job.status) {
+            Some(JobStatus::Accepted) if paused => Some(RunOutcome::Paused),
+            Some(JobStatus::Accepted) => None,
+            Some(JobStatus::Cancelled) => Some(RunOutcome::Cancelled),
+            _ => Some(RunOutcome::NotRunnable),
+        })
     }
 }

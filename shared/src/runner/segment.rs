@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use super::claim::Verdict;
 use super::{RunOutcome, Runner, attempt_failure};
 use crate::migration::Migration;
-use crate::model::{JobId, JobStatus, SegmentKey, SegmentRun, StoredJob};
+use crate::model::{SegmentKey, SegmentRun};
 use crate::store::{RunStore, StoreError};
 
 impl<S: RunStore> Runner<'_, S> {
@@ -85,8 +85,12 @@ impl<S: RunStore> Runner<'_, S> {
             }
             // The segment's checkpoint is where it sees the job paused, cancelled or ended.
             if let Some(outcome) = self.stopped_by_job(&held.key.job_id).await? {
-                if outcome == RunOutcome::Paused {
-                    self.let_go_of_segment(held).await?;
+                // A lease that could not be let go runs out; a pause is no failed attempt,
+                // and the next claim after a resume counts none for it (the job holds it).
+                if outcome == RunOutcome::Paused
+                    && let Err(error) = self.let_go_of_segment(held).await
+                {
+                    tracing::warn!(job = %held.key.job_id, %error, "could not let go of a paused segment");
                 }
                 return Ok(outcome);
             }
@@ -97,19 +101,6 @@ impl<S: RunStore> Runner<'_, S> {
                 return Ok(RunOutcome::Completed);
             }
         }
-    }
-
-    /// How the job stops its segments from going on, if it does: paused, cancelled, or no
-    /// longer running.
-    async fn stopped_by_job(&self, id: &JobId) -> Result<Option<RunOutcome>, StoreError> {
-        let job = self.store.get(id).await?;
-        let paused = job.as_ref().is_some_and(StoredJob::is_paused);
-        Ok(match job.map(|job| job.job.status) {
-            Some(JobStatus::Accepted) if paused => Some(RunOutcome::Paused),
-            Some(JobStatus::Accepted) => None,
-            Some(JobStatus::Cancelled) => Some(RunOutcome::Cancelled),
-            _ => Some(RunOutcome::NotRunnable),
-        })
     }
 
     /// Lets go of the segment; the next run resumes from its checkpoint.

@@ -80,6 +80,26 @@ async fn metadata_is_a_capability_statement_anyone_may_read() {
             .unwrap()
             .contains("Idempotent")
     );
+
+    // The job's own operations, each with a definition that is there.
+    for (at, code) in ["pause", "resume"].into_iter().enumerate() {
+        let operation = &resource["operation"][at];
+        assert_eq!(operation["name"], code);
+        let url = operation["definition"].as_str().unwrap();
+        let path = url.strip_prefix(BASE).unwrap();
+        let answer = env.send(ApiRequest::get(path)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["url"], url);
+        assert_eq!(answer.body["code"], code);
+        assert_eq!(answer.body["resource"], serde_json::json!(["AsyncJob"]));
+        assert_eq!(
+            (
+                answer.body["instance"].clone(),
+                answer.body["system"].clone()
+            ),
+            (true.into(), false.into())
+        );
+    }
 }
 
 #[tokio::test]
@@ -156,6 +176,8 @@ async fn a_method_a_path_does_not_take_answers_405_with_allow() {
         (Method::DELETE, "/AsyncJob", "GET"),
         (Method::GET, "/AsyncJob/_search", "POST"),
         (Method::OPTIONS, "/AsyncJob/abc", "GET"),
+        (Method::DELETE, "/AsyncJob/abc/$resume", "POST"),
+        (Method::PUT, "/OperationDefinition/AsyncJob-pause", "GET"),
     ] {
         let answer = env.send(ApiRequest::new(method.clone(), path)).await;
         answer.assert_outcome(405, "not-supported");
