@@ -170,23 +170,29 @@ async fn running_job(server: &ApiServer) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cancel_from_another_process_ends_the_wait_with_exit_2() {
-    let env = TestEnv::start().await;
-    seed(&env, 300).await;
-    // At 20 writes a second, each migration runs for 14 s at least, on any machine: the
-    // cancel comes while it runs.
+/// A served API whose migrations of 300 items run at 20 writes a second, 14 s each at least
+/// on any machine (what a test does meanwhile comes while it runs); `migrate --wait`
+/// following one of them; and its job's id.
+async fn slow_migration_followed(env: &TestEnv) -> (ApiServer, tokio::process::Child, String) {
+    seed(env, 300).await;
     let budgeted = RunSettings {
         items_per_second: Some(20),
         ..settings()
     };
-    let server = ApiServer::start(&env, Some(budgeted)).await;
+    let server = ApiServer::start(env, Some(budgeted)).await;
     let waiting = command(&server, &["migrate", "--wait"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let id = running_job(&server).await;
+    (server, waiting, id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_from_another_process_ends_the_wait_with_exit_2() {
+    let env = TestEnv::start().await;
+    let (server, waiting, id) = slow_migration_followed(&env).await;
     let cancel = asyncjob(&server, &["cancel", &id]).await;
     assert_eq!(code(&cancel), 0, "{}", text(&cancel.stderr));
     let waited = waiting.wait_with_output().await.unwrap();
@@ -197,19 +203,7 @@ async fn a_cancel_from_another_process_ends_the_wait_with_exit_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_job_says_so_and_a_resumed_one_runs_to_completed() {
     let env = TestEnv::start().await;
-    seed(&env, 300).await;
-    // As above: the pause comes while the first migration runs.
-    let budgeted = RunSettings {
-        items_per_second: Some(20),
-        ..settings()
-    };
-    let server = ApiServer::start(&env, Some(budgeted)).await;
-    let waiting = command(&server, &["migrate", "--wait"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let id = running_job(&server).await;
+    let (server, waiting, id) = slow_migration_followed(&env).await;
 
     let pause = asyncjob(&server, &["pause", &id]).await;
     assert_eq!(code(&pause), 0, "{}", text(&pause.stderr));

@@ -29,20 +29,16 @@ pub async fn handle(store: &impl JobStore, config: &Config, request: Request) ->
             )
             .await
         }
-        (&Method::GET, Some(routes::PAUSE_DEFINITION)) => {
+        (&Method::GET, Some(path @ (routes::PAUSE_DEFINITION | routes::RESUME_DEFINITION))) => {
+            let action = if path == routes::PAUSE_DEFINITION {
+                Action::Pause
+            } else {
+                Action::Resume
+            };
             answer(
                 "operation-definition",
                 describe(config, &request, |base| {
-                    documents::control_definition(base, Action::Pause)
-                }),
-            )
-            .await
-        }
-        (&Method::GET, Some(routes::RESUME_DEFINITION)) => {
-            answer(
-                "operation-definition",
-                describe(config, &request, |base| {
-                    documents::control_definition(base, Action::Resume)
+                    documents::control_definition(base, action)
                 }),
             )
             .await
