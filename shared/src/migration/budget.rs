@@ -110,12 +110,19 @@ impl<'a> WriteBudget<'a> {
         let Some(interval) = self.interval else {
             return Ok(());
         };
-        let slot = match &self.shared {
-            Some(shared) => shared.slot(interval).await?,
-            None => self.local_slot(interval),
+        let Some(shared) = &self.shared else {
+            tokio::time::sleep_until(self.local_slot(interval)).await;
+            return Ok(());
         };
-        tokio::time::sleep_until(slot).await;
-        Ok(())
+        loop {
+            let slot = shared.slot(interval).await?;
+            tokio::time::sleep_until(slot).await;
+            // Woken well past its slot, the worker was frozen while it waited: windows
+            // reserved since may be running now, and this write would go beside them.
+            if Instant::now() <= slot + CATCH_UP {
+                return Ok(());
+            }
+        }
     }
 
     /// Hands back what a shared budget's window has left: the page is over.
@@ -297,6 +304,36 @@ mod tests {
         assert!((0.89..=0.91).contains(&on_time), "{on_time} s");
         // Its 8 writes left go after the other's 10, not at once beside them.
         assert!((1.69..=1.71).contains(&late), "{late} s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_frozen_while_they_wait_for_their_slots_go_after_the_windows_reserved_since() {
+        let point = OnePoint::default();
+        let (frozen, other) = (
+            WriteBudget::shared(SHARED_RATE, point.clone()),
+            WriteBudget::shared(SHARED_RATE, point.clone()),
+        );
+        frozen.reserve(10).await.unwrap();
+        let waiting = seconds_to_take(&frozen, 10);
+        tokio::pin!(waiting);
+        // Every write takes its slot and waits for it; then the worker freezes for 5 s.
+        assert!(futures_util::poll!(&mut waiting).is_pending());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        other.reserve(10).await.unwrap();
+        let woken = Instant::now();
+        let (late, on_time) = futures_util::join!(
+            async {
+                waiting.await;
+                woken.elapsed().as_secs_f64()
+            },
+            seconds_to_take(&other, 10)
+        );
+        assert!((0.89..=0.91).contains(&on_time), "{on_time} s");
+        // Its writes left go after the other's window, not all at once beside it.
+        assert!(
+            late > on_time,
+            "{late} s after waking, the other's in {on_time} s"
+        );
     }
 
     #[tokio::test(start_paused = true)]
