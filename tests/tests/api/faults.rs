@@ -15,6 +15,8 @@ fn every_route(id: &str) -> Vec<ApiRequest> {
         ApiRequest::get("/AsyncJob?status=accepted"),
         ApiRequest::post("/AsyncJob/_search"),
         ApiRequest::get(&format!("/AsyncJob/{id}")),
+        ApiRequest::post(&format!("/AsyncJob/{id}/$pause")),
+        ApiRequest::post(&format!("/AsyncJob/{id}/$resume")),
     ]
 }
 
@@ -52,8 +54,9 @@ async fn every_route_answers_503_while_the_engine_is_down_and_recovers() {
     .iter()
     .map(|answer| answer.status)
     .collect();
-    // Kick-off of another version while one runs, poll, cancel, search, search, read.
-    assert_eq!(statuses.len(), 6);
+    // Kick-off of another version while one runs, poll, cancel, search, search, read,
+    // pause, resume.
+    assert_eq!(statuses.len(), 8);
     assert!(statuses.iter().all(|status| *status < 500), "{statuses:?}");
     assert_eq!(env.job(job.id.as_str()).await.unwrap().job.id, job.id);
 }
@@ -203,5 +206,39 @@ async fn a_kick_off_whose_answer_was_lost_says_it_started_the_job() {
             .send(ApiRequest::delete(&format!("/job/{id}/status")))
             .await;
         assert_eq!(cancelled.status, 202);
+    }
+}
+
+/// A pause is the same kind of write as a cancel: after a try whose answer was lost and a
+/// retry that met a conflict, it finds its own write and answers 200, paused once.
+#[tokio::test]
+async fn a_pause_whose_answer_was_lost_and_whose_retry_met_a_conflict_answers_200() {
+    let env = TestEnv::start().await;
+    let plan = FaultPlan::default();
+    let store = env.faulty_store(&plan);
+    for lost in [Fault::LoseAnswerAsTimeout, Fault::LoseAnswerAs500] {
+        let job = env.kick_off(1).await;
+        plan.set(vec![
+            FaultRule {
+                operation: "PutItem",
+                occurrence: 0,
+                fault: lost,
+            },
+            FaultRule {
+                operation: "PutItem",
+                occurrence: 1,
+                fault: Fault::Conflict,
+            },
+        ]);
+        let path = format!("/AsyncJob/{}/$pause", job.id);
+        let answer = env.send_to(&store, ApiRequest::post(&path)).await;
+        assert_eq!(answer.status, 200, "{lost:?}: {}", answer.body);
+        assert_eq!(answer.header("etag"), Some("W/\"2\""));
+        let run = env.job(job.id.as_str()).await.unwrap().run.unwrap();
+        assert!(run.paused.is_some(), "{lost:?}");
+        assert_eq!(run.controls.len(), 1, "{lost:?}: paused once");
+        // Cancelled, so the next round may kick off again.
+        let cancel = ApiRequest::delete(&format!("/job/{}/status", job.id));
+        assert_eq!(env.send(cancel).await.status, 202);
     }
 }
